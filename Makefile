@@ -1,0 +1,35 @@
+# phystwin: `make demo` and `make test` each set everything up on a fresh machine.
+VENV   ?= .venv
+PYTHON ?= python3
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed
+
+.PHONY: venv demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/phystwin simulate examples/dc_motor.toml --duration 3600 --out out/dc_motor_run.h5
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	bash benchmarks/install_deps.sh $(PY)
+	$(PY) benchmarks/bench_solvers.py --repeats 5
+	$(PY) benchmarks/bench_rhs.py
+	$(PY) benchmarks/bench_startup.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,173 @@
+"""Model: the compiled, immutable object that solvers and estimators use.
+
+A Model is a set of compiled kernels over flat vectors plus a :class:`Layout` that maps names to
+indices. It knows nothing of physics: a composed System compiles to one, and so can a hand-written
+kernel module.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A named vector entry with SI unit; ``size`` > 1 for vector parameters (tables)."""
+
+    name: str
+    unit: str
+    default: float | tuple[float, ...] = 0.0
+    description: str = ""
+    lower: float = -math.inf
+    upper: float = math.inf
+    strict: bool = False
+    size: int = 1
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Names, units and positions of states, parameters, inputs and outputs."""
+
+    states: tuple[Signal, ...]
+    parameters: tuple[Signal, ...]
+    inputs: tuple[Signal, ...]
+    outputs: tuple[Signal, ...]
+    events: tuple[tuple[str, int], ...] = ()
+    _param_slices: dict[str, slice] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        pos = 0
+        for p in self.parameters:
+            self._param_slices[p.name] = slice(pos, pos + p.size)
+            pos += p.size
+
+    @property
+    def nx(self) -> int:
+        return len(self.states)
+
+    @property
+    def np(self) -> int:
+        return sum(p.size for p in self.parameters)
+
+    @property
+    def nu(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def ny(self) -> int:
+        return len(self.outputs)
+
+    @staticmethod
+    def _index(items: tuple[Signal, ...], name: str, what: str) -> int:
+        for k, s in enumerate(items):
+            if s.name == name:
+                return k
+        raise KeyError(f"unknown {what} {name!r}; expected one of {', '.join(s.name for s in items) or '(none)'}")
+
+    def state_index(self, name: str) -> int:
+        return self._index(self.states, name, "state")
+
+    def input_index(self, name: str) -> int:
+        return self._index(self.inputs, name, "input")
+
+    def output_index(self, name: str) -> int:
+        return self._index(self.outputs, name, "output")
+
+    def param_slice(self, name: str) -> slice:
+        if name not in self._param_slices:
+            raise KeyError(
+                f"unknown parameter {name!r}; expected one of {', '.join(p.name for p in self.parameters)}"
+            )
+        return self._param_slices[name]
+
+    def unit(self, name: str) -> str:
+        """Unit of any named state, parameter, input or output."""
+        for group in (self.states, self.outputs, self.inputs, self.parameters):
+            for s in group:
+                if s.name == name:
+                    return s.unit
+        raise KeyError(f"unknown signal {name!r}")
+
+
+@dataclass(frozen=True)
+class Model:
+    """A compiled model.
+
+    Attributes
+    ----------
+    name : str
+    layout : Layout
+    kernels : module
+        The compiled functions: ``rhs(t, x, u, p, dx)``, ``jac(t, x, u, p, J)``,
+        ``out(t, x, u, p, y)``, ``ev(t, x, u, p, g)``, ``act(t, x, u, p, k)`` and solver entry points
+        ``integrate_<solver>(...)``, ``advance_<solver>(...)``. Each returns an int status.
+    structure_hash : str
+        Identifies the compiled structure (the on-disk cache key).
+    jacobian_kind : str
+        ``"analytic"`` or ``"finite-difference"``.
+    source_path : str
+        The generated module (readable; one line per relation with the variable it computes).
+    """
+
+    name: str
+    layout: Layout
+    kernels: ModuleType
+    structure_hash: str
+    jacobian_kind: str = "finite-difference"
+    source_path: str = ""
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ vectors
+    def default_parameters(self) -> np.ndarray:
+        """Parameter vector p with every default (a new array)."""
+        p = np.empty(self.layout.np)
+        for s in self.layout.parameters:
+            p[self.layout.param_slice(s.name)] = s.default
+        return p
+
+    def parameters(self, values: Mapping[str, Any] | None = None) -> np.ndarray:
+        """Parameter vector with ``values`` (by full name, SI units) over the defaults, validated."""
+        p = self.default_parameters()
+        for name, value in (values or {}).items():
+            sl = self.layout.param_slice(name)
+            spec = self.layout.parameters[[s.name for s in self.layout.parameters].index(name)]
+            arr = np.asarray(value, dtype=np.float64).reshape(-1)
+            if arr.size != spec.size:
+                raise ValueError(f"parameter {name!r}: expected {spec.size} value(s), got {arr.size}")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"parameter {name!r} [{spec.unit}]: expected finite values, got {value!r}")
+            low_ok = np.all(arr > spec.lower) if spec.strict else np.all(arr >= spec.lower)
+            if not low_ok or not np.all(arr <= spec.upper):
+                op = ">" if spec.strict else ">="
+                raise ValueError(
+                    f"parameter {name!r} [{spec.unit}]: expected values {op} {spec.lower:g} and <= {spec.upper:g}, got {value!r}"
+                )
+            p[sl] = arr
+        return p
+
+    def initial_state(self, values: Mapping[str, float] | None = None) -> np.ndarray:
+        """State vector with the declared start values, overridden by ``values`` (by name)."""
+        x = np.array([float(s.default) for s in self.layout.states])  # type: ignore[arg-type]
+        for name, value in (values or {}).items():
+            v = float(value)
+            if not math.isfinite(v):
+                raise ValueError(f"initial value of state {name!r} must be finite, got {value!r}")
+            x[self.layout.state_index(name)] = v
+        return x
+
+    def default_inputs(self) -> dict[str, float]:
+        """Inputs that declare a default value."""
+        return {s.name: float(s.default) for s in self.layout.inputs if s.default is not None and not (isinstance(s.default, float) and math.isnan(s.default))}
+
+    def __repr__(self) -> str:
+        lay = self.layout
+        return (
+            f"Model({self.name!r}: {lay.nx} states, {lay.np} parameters, {lay.nu} inputs, "
+            f"{lay.ny} outputs, {len(lay.events)} events, jacobian={self.jacobian_kind})"
+        )

@@ -1,0 +1,174 @@
+"""Batch simulation and live stepping of a compiled Model.
+
+``simulate`` integrates over a time span with input tables, saving at chosen times; ``Stepper``
+advances a model in real time by ``dt`` with the inputs now applied (HIL, estimators).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from phystwin.core.inputs import InputSignal, build_input_table
+from phystwin.core.model import Model
+from phystwin.core.options import RK4, DormandPrince, Solver
+from phystwin.core.status import OK, IntegrationError
+from phystwin.core.trajectory import Trajectory
+
+_STAT_NAMES = ("t_reached", "n_accepted", "n_rejected", "n_rhs", "n_jac", "n_events", "n_saved", "n_lu")
+
+
+def _save_times(t0: float, t1: float, save: Any) -> np.ndarray:
+    if save is None:
+        return np.linspace(t0, t1, 501)
+    if np.isscalar(save):
+        dt = float(save)
+        if not dt > 0:
+            raise ValueError(f"save interval must be > 0 s, got {save!r}")
+        n = int(np.floor((t1 - t0) / dt + 1e-9))
+        ts = t0 + dt * np.arange(n + 1)
+        return ts if ts[-1] >= t1 - 1e-12 * max(1.0, abs(t1)) else np.append(ts, t1)
+    ts = np.asarray(save, dtype=np.float64).reshape(-1)
+    if ts.size == 0 or np.any(np.diff(ts) < 0) or ts[0] < t0 or ts[-1] > t1 or not np.all(np.isfinite(ts)):
+        raise ValueError(f"save times must be sorted, finite and inside [{t0}, {t1}] s")
+    return ts
+
+
+def simulate(
+    model: Model,
+    t_span: tuple[float, float],
+    *,
+    inputs: Mapping[str, float | InputSignal | tuple[Any, Any]] | None = None,
+    params: Mapping[str, Any] | None = None,
+    x0: Mapping[str, float] | np.ndarray | None = None,
+    solver: Solver | None = None,
+    save: Any = None,
+    raise_on_failure: bool = True,
+) -> Trajectory:
+    """Integrate ``model`` over ``t_span`` [s].
+
+    Parameters
+    ----------
+    inputs : mapping name -> constant, :class:`InputSignal` or ``(times, values)`` (held)
+    params : mapping full parameter name -> value (SI), over the defaults
+    x0 : mapping state name -> start value, or a full state vector
+    solver : :class:`DormandPrince` (default), :class:`Rodas` (stiff) or :class:`RK4`
+    save : None (501 points), a save interval [s], or an array of save times
+    raise_on_failure : raise :class:`IntegrationError` (with the partial result) on failure;
+        otherwise return the partial trajectory with a non-zero ``status``.
+    """
+    t0, t1 = float(t_span[0]), float(t_span[1])
+    if not (np.isfinite(t0) and np.isfinite(t1)) or t1 <= t0:
+        raise ValueError(f"t_span must be finite with t_end > t_start, got {t_span!r}")
+    solver = solver or DormandPrince()
+    lay = model.layout
+    p = model.parameters(params)
+    if isinstance(x0, np.ndarray):
+        x_init = np.array(x0, dtype=np.float64).reshape(-1)
+        if x_init.size != lay.nx or not np.all(np.isfinite(x_init)):
+            raise ValueError(f"x0 must be {lay.nx} finite values, got {x0!r}")
+    else:
+        x_init = model.initial_state(x0)
+    tab_t, tab_v, tab_kind, signals = build_input_table(model, inputs)
+    ts = _save_times(t0, t1, save)
+    X = np.full((ts.size, lay.nx), np.nan)
+    Y = np.full((ts.size, lay.ny), np.nan)
+    ev_dir = np.array([d for _, d in lay.events], dtype=np.int64)
+    opts = solver.opts()
+    cap = int(opts[5]) + 1
+    ev_t = np.zeros(cap)
+    ev_k = np.zeros(cap, dtype=np.int64)
+    stats = np.zeros(8)
+    fn = getattr(model.kernels, f"integrate_{solver.kernel}")
+    start = time.perf_counter()
+    status = int(fn(t0, t1, x_init, p, tab_t, tab_v, tab_kind, ts, ev_dir, opts, X, Y, ev_t, ev_k, stats))
+    wall = time.perf_counter() - start
+    n_saved = int(stats[6]) if status != OK else ts.size
+    n_ev = min(int(stats[5]), cap)
+    st: dict[str, Any] = {name: float(v) for name, v in zip(_STAT_NAMES, stats, strict=True)}
+    st.update(wall_time=wall, solver=type(solver).__name__)
+    tsv = ts[:n_saved]
+    U = np.column_stack([s.at(tsv) for s in signals]) if signals else np.zeros((n_saved, 0))
+    traj = Trajectory(
+        t=tsv,
+        x=X[:n_saved],
+        y=Y[:n_saved],
+        u=U,
+        layout=lay,
+        status=status,
+        stats=st,
+        event_times=ev_t[:n_ev].copy(),
+        event_names=tuple(lay.events[k][0] for k in ev_k[:n_ev]),
+    )
+    if status != OK and raise_on_failure:
+        raise IntegrationError(status, stats[0], f"model {model.name!r}, solver {type(solver).__name__}", traj)
+    return traj
+
+
+class Stepper:
+    """Live stepping: ``step(dt, u)`` advances the state from ``t`` to ``t + dt`` with inputs ``u``
+    held over the step. The only mutable object in the core; one per live model instance.
+
+    With :class:`RK4` the result is bit-for-bit deterministic (same ``dt`` and ``u`` sequence, same
+    bits); adaptive solvers carry their step-size suggestion from call to call.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        t0: float = 0.0,
+        *,
+        x0: Mapping[str, float] | np.ndarray | None = None,
+        params: Mapping[str, Any] | None = None,
+        solver: Solver | None = None,
+    ) -> None:
+        self.model = model
+        self.solver = solver or DormandPrince()
+        self.t = float(t0)
+        self.x = (
+            np.array(x0, dtype=np.float64).reshape(-1) if isinstance(x0, np.ndarray) else model.initial_state(x0)
+        )
+        self.p = model.parameters(params)
+        self._opts = self.solver.opts()
+        self._work = np.zeros(4)
+        self._stats = np.zeros(8)
+        self._advance = getattr(model.kernels, f"advance_{self.solver.kernel}")
+        self._u = np.zeros(model.layout.nu)
+        self._y = np.zeros(model.layout.ny)
+
+    def inputs(self, values: Mapping[str, float]) -> np.ndarray:
+        """Input vector from a name -> value mapping (all inputs must be given or have defaults)."""
+        u = np.empty(self.model.layout.nu)
+        for k, s in enumerate(self.model.layout.inputs):
+            if s.name in values:
+                u[k] = float(values[s.name])
+            elif not np.isnan(s.default):  # type: ignore[arg-type]
+                u[k] = float(s.default)  # type: ignore[arg-type]
+            else:
+                raise KeyError(f"input {s.name!r} [{s.unit}] not given and has no default")
+        return u
+
+    def step(self, dt: float, u: np.ndarray | Mapping[str, float]) -> np.ndarray:
+        """Advance by ``dt`` [s] with inputs ``u``; returns the new state (a view; copy to keep)."""
+        uv = self.inputs(u) if isinstance(u, Mapping) else np.asarray(u, dtype=np.float64)
+        if uv.shape != (self.model.layout.nu,):
+            raise ValueError(f"expected {self.model.layout.nu} input values, got shape {uv.shape}")
+        if not dt > 0:
+            raise ValueError(f"dt must be > 0 s, got {dt!r}")
+        self._u[:] = uv
+        status = int(self._advance(self.t, self.x, self._u, self.p, float(dt), self._opts, self._work, self._stats))
+        if status != OK:
+            raise IntegrationError(status, self._stats[0] if self._stats[0] else self.t, f"live step of {self.model.name!r}")
+        self.t += float(dt)
+        return self.x
+
+    def outputs(self) -> np.ndarray:
+        """Outputs at the current time with the last applied inputs."""
+        self.model.kernels.out(self.t, self.x, self._u, self.p, self._y)
+        return self._y.copy()
+
+
+__all__ = ["RK4", "DormandPrince", "InputSignal", "Stepper", "simulate"]
