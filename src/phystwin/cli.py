@@ -1,0 +1,301 @@
+"""The ``phystwin`` command line.
+
+::
+
+    phystwin simulate CONFIG.toml [--duration 1h] [--out run.h5] [--png run.png] [--solver rodas]
+    phystwin twins
+    phystwin template dc_motor [--out my_motor.toml]
+    phystwin --version
+
+Errors in the user's input (config, integration failure, unwritable output) print one message and
+exit with status 2, without a traceback; an integration failure still writes the partial record.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+EXIT_ERROR = 2
+
+app = typer.Typer(
+    name="phystwin",
+    help="Physics-based component twins: simulate a twin from a TOML config, write an HDF5 record and a plot.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+class CliError(Exception):
+    """A problem to report in one message, exit status 2."""
+
+
+def _stdout() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _status(message: str) -> Iterator[None]:
+    """A spinner on stderr, only when stderr is a terminal (logs and pipes stay clean)."""
+    err = _stderr()
+    if err.is_terminal:
+        with err.status(message):
+            yield
+    else:
+        yield
+
+
+def _version(value: bool) -> None:
+    if value:
+        from phystwin import __version__
+
+        typer.echo(f"phystwin {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Physics-based component twins."""
+
+
+# ---------------------------------------------------------------------------------------- simulate
+def _seconds_option(text: str | None) -> float | None:
+    if text is None:
+        return None
+    from phystwin.records.config import parse_quantity
+    from phystwin.records.units import UnitError, convert
+
+    try:
+        q = parse_quantity(text)
+        if not isinstance(q.value, float):
+            raise ValueError
+        s = convert(q.value, q.unit, "s") if q.unit else q.value
+    except (ValueError, UnitError):
+        raise CliError(f"--duration: expected a time such as 3600 or '1 h', got {text!r}") from None
+    if not (math.isfinite(s) and s > 0):
+        raise CliError(f"--duration: expected a time > 0 s, got {text!r}")
+    return s
+
+
+def _fmt(v: float) -> str:
+    return "nan" if not math.isfinite(v) else f"{v:.6g}"
+
+
+def _summary(traj: Any, spec: Any, wall: float, label: str) -> tuple[Table, Table]:
+    st = traj.stats
+    simulated = float(traj.t[-1] - traj.t[0]) if traj.t.size > 1 else 0.0
+    run = Table(title=f"{label}: {'completed' if traj.ok else 'FAILED'}", show_header=False, title_justify="left")
+    run.add_column("item", style="bold")
+    run.add_column("value")
+    run.add_row("duration", f"{_fmt(simulated)} s of {_fmt(spec.duration)} s")
+    run.add_row("solver", spec.solver_name)
+    run.add_row("steps", f"{int(st.get('n_accepted', 0))} accepted, {int(st.get('n_rejected', 0))} rejected")
+    run.add_row("rhs evaluations", str(int(st.get("n_rhs", 0))))
+    if st.get("n_jac"):
+        run.add_row("jacobians", str(int(st["n_jac"])))
+    if st.get("n_events"):
+        run.add_row("events", str(int(st["n_events"])))
+    run.add_row("integration wall time", f"{_fmt(float(st.get('wall_time', 0.0)))} s")
+    run.add_row("total wall time", f"{_fmt(wall)} s (config, build, compile, simulate)")
+    sim_wall = float(st.get("wall_time", 0.0))
+    rtf = simulated / sim_wall if sim_wall > 0 else math.inf
+    run.add_row("real-time factor", f"{_fmt(rtf)}x")
+    out = Table(title="outputs", title_justify="left")
+    for col in ("output", "unit", "final", "min", "max"):
+        out.add_column(col, justify="left" if col in ("output", "unit") else "right")
+    for k, sig in enumerate(traj.layout.outputs):
+        y = traj.y[:, k]
+        if y.size:
+            out.add_row(sig.name, sig.unit, _fmt(y[-1]), _fmt(np.nanmin(y)), _fmt(np.nanmax(y)))
+        else:
+            out.add_row(sig.name, sig.unit, "-", "-", "-")
+    return run, out
+
+
+def _provenance(config: Any, spec: Any, model: Any) -> dict[str, Any]:
+    return {
+        "twin_type": spec.twin_type,
+        "twin_name": spec.label,
+        "config_path": str(Path(config.source).resolve()) if config.source != "<string>" else "<string>",
+        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "duration_s": spec.duration,
+        "solver": spec.solver_name,
+        "solver_options": asdict(spec.solver),
+        "model_name": model.name,
+        "model_structure_hash": model.structure_hash,
+        "jacobian": model.jacobian_kind,
+    }
+
+
+def _run_simulation(
+    config_path: Path,
+    duration: str | None,
+    out: Path | None,
+    png: Path | None,
+    no_plot: bool,
+    solver: str | None,
+) -> int:
+    from phystwin.core.status import IntegrationError
+    from phystwin.plots.signals import plot_trajectory
+    from phystwin.records.config import read_config
+    from phystwin.records.hdf5 import write_trajectory
+    from phystwin.records.resolve import SOLVERS, load_model, resolve
+
+    started = time.perf_counter()
+    t_end = _seconds_option(duration)
+    if solver is not None and solver not in SOLVERS:
+        raise CliError(f"--solver: expected one of {', '.join(SOLVERS)}, got {solver!r}")
+    config = read_config(config_path)
+    with _status(f"building and compiling twin {config.twin.type!r} ..."):
+        model = load_model(config)
+    spec = resolve(config, model, duration=t_end, solver=solver)
+    out_path = out if out is not None else Path(config_path.stem + ".h5")
+    png_path = None if no_plot else (png if png is not None else out_path.with_suffix(".png"))
+    with _status(f"simulating {spec.duration:g} s with {spec.solver_name} ..."):
+        try:
+            traj = spec.simulate(model, raise_on_failure=False)
+        except IntegrationError as exc:  # defensive: simulate returns partial results when asked to
+            raise CliError(str(exc)) from None
+    record = write_trajectory(
+        out_path,
+        traj,
+        config_text=config.text,
+        provenance=_provenance(config, spec, model),
+        model=model,
+        parameters=model.parameters(spec.params),
+    )
+    plot_file = None
+    if png_path is not None and traj.t.size:
+        plot_file = plot_trajectory(traj, png_path, title=f"{spec.label} ({spec.twin_type})")
+    wall = time.perf_counter() - started
+    con = _stdout()
+    for table in _summary(traj, spec, wall, spec.label):
+        con.print(table)
+    con.print(f"record: {record}")
+    if plot_file is not None:
+        con.print(f"plot:   {plot_file}")
+    if not traj.ok:
+        t_reached = float(traj.stats.get("t_reached", traj.t[-1] if traj.t.size else 0.0))
+        raise CliError(
+            f"integration failed at t = {t_reached:.9g} s: {traj.message}; "
+            f"the partial record ({traj.t.size} samples) was written to {record}"
+        )
+    return 0
+
+
+@app.command()
+def simulate(
+    config: Annotated[Path, typer.Argument(help="Twin config file (TOML).", show_default=False)],
+    duration: Annotated[
+        str | None,
+        typer.Option("--duration", "-d", help="Simulated time (overrides the config): 3600, '90 min', '2 h'."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="HDF5 record to write (default: <config name>.h5 in the current folder)."),
+    ] = None,
+    png: Annotated[Path | None, typer.Option("--png", help="Plot to write (default: beside the record, .png).")] = None,
+    no_plot: Annotated[bool, typer.Option("--no-plot", help="Do not write a plot.")] = False,
+    solver: Annotated[
+        str | None, typer.Option("--solver", "-s", help="rodas | dopri5 | rk4, overrides the config.")
+    ] = None,
+) -> None:
+    """Simulate a twin from CONFIG; write an HDF5 record and a PNG plot and print a summary."""
+    from phystwin.physics.component import ModelDefinitionError
+    from phystwin.records.config import ConfigError
+    from phystwin.records.hdf5 import RecordError
+
+    try:
+        _run_simulation(config, duration, out, png, no_plot, solver)
+    except (CliError, ConfigError, ModelDefinitionError, RecordError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write output: {exc}")
+
+
+def _fail(message: str) -> None:
+    _stderr().print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    raise typer.Exit(EXIT_ERROR)
+
+
+# ---------------------------------------------------------------------------------------- twins, template
+def _registered() -> dict[str, Any]:
+    from phystwin.physics import twins
+
+    twins._load_builtin()
+    return dict(sorted(twins.TWINS.items()))
+
+
+@app.command("twins")
+def list_twins() -> None:
+    """List the registered twins with their inputs and outputs."""
+    con = _stdout()
+    for name, spec in _registered().items():
+        con.print(f"[bold]{name}[/]: {spec.description}")
+        try:
+            lay = spec.build().compile().layout
+        except Exception as exc:
+            con.print(f"  (cannot build: {exc})")
+            continue
+        for what, sigs in (("inputs", lay.inputs), ("outputs", lay.outputs)):
+            con.print(f"  {what}:")
+            for s in sigs:
+                default = "" if what == "outputs" or not math.isfinite(float(s.default)) else f" = {s.default:g}"
+                desc = f"  {s.description}" if s.description else ""
+                con.print(f"    {s.name} [{s.unit}]{default}{desc}")
+        con.print(f"  {lay.nx} states, {len(lay.parameters)} parameters (phystwin template {name} lists them)")
+
+
+@app.command()
+def template(
+    twin_type: Annotated[str, typer.Argument(help="A registered twin (see 'phystwin twins').", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: print to stdout).")] = None,
+    duration: Annotated[float, typer.Option(help="Duration to put in the config [s].")] = 10.0,
+) -> None:
+    """Print (or write) a complete config for a twin with every default and unit spelled out."""
+    from phystwin.records.config import suggest
+    from phystwin.records.template import config_template
+
+    registered = _registered()
+    if twin_type not in registered:
+        hint = suggest(twin_type, list(registered))
+        _fail(f"unknown twin type {twin_type!r}{hint} (registered: {', '.join(registered) or 'none'})")
+    spec = registered[twin_type]
+    text = config_template(spec.build().compile(), twin_type, description=spec.description, duration=duration)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc}")
+    _stdout().print(f"config: {out}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,524 @@
+"""Dormand–Prince 5(4) explicit Runge–Kutta kernels (batch and live stepping).
+
+Method
+------
+Tableau from J. R. Dormand and P. J. Prince, "A family of embedded Runge–Kutta formulae",
+J. Comput. Appl. Math. 6 (1980), with the coefficients, error weights and dense-output
+coefficients of E. Hairer's ``dopri5.f`` (Hairer, Nørsett & Wanner, *Solving ODEs I*, 2nd ed.,
+Sec. II.5 and II.6):
+
+* 7 stages, FSAL (the last stage is ``f`` at the new point), 5th-order solution, 4th-order
+  embedded error estimate ``e = h sum_i E_i k_i``;
+* error norm ``err = sqrt(mean((e_i / (atol + rtol max(|x_i|, |xnew_i|)))**2))``;
+* PI step-size control (Hairer's ``dopri5.f``, beta = 0.04)::
+
+      fac11 = err**(0.2 - 0.75 beta)
+      fac   = clip(fac11 / err_old**beta / 0.9, 1/10, 5),  h_new = h / fac   (accepted)
+      h_new = h / min(5, fac11 / 0.9)                                       (rejected)
+
+  with ``err_old = max(err_accepted_previous, 1e-4)`` and no step increase right after a
+  rejection;
+* 4th-order continuous extension (Hairer's ``CONTD5``, coefficients ``D1..D7``);
+* automatic initial step: Hairer's ``HINIT`` (see :func:`common.initial_step`).
+
+With ``opts[6] = h_fixed > 0`` the kernels take fixed steps without error control (used to
+measure the order of convergence).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from phystwin._jit import njit
+from phystwin.core.input_tables import eval_inputs, segment_end, segment_of
+from phystwin.core.solvers.common import (
+    G_NEW,
+    G_OLD,
+    O_ATOL,
+    O_EVENT_TOL,
+    O_H0,
+    O_H_FIXED,
+    O_HMAX,
+    O_MAX_STEPS,
+    O_RTOL,
+    S_ACCEPTED,
+    S_REJECTED,
+    S_RHS,
+    S_SAVED,
+    S_T,
+    all_finite,
+    any_crossing,
+    breakpoint_events,
+    check_args,
+    copy_row,
+    err_norm,
+    hmin_at,
+    initial_step,
+    inputs_vary,
+    model_status,
+    n_substeps,
+    opt_limit,
+    post_step,
+    save_rest,
+)
+from phystwin.core.status import BAD_ARGUMENT, MAX_STEPS, NONFINITE, OK, STEP_UNDERFLOW
+
+C2 = 0.2
+C3 = 0.3
+C4 = 0.8
+C5 = 8.0 / 9.0
+A21 = 0.2
+A31 = 3.0 / 40.0
+A32 = 9.0 / 40.0
+A41 = 44.0 / 45.0
+A42 = -56.0 / 15.0
+A43 = 32.0 / 9.0
+A51 = 19372.0 / 6561.0
+A52 = -25360.0 / 2187.0
+A53 = 64448.0 / 6561.0
+A54 = -212.0 / 729.0
+A61 = 9017.0 / 3168.0
+A62 = -355.0 / 33.0
+A63 = 46732.0 / 5247.0
+A64 = 49.0 / 176.0
+A65 = -5103.0 / 18656.0
+A71 = 35.0 / 384.0
+A73 = 500.0 / 1113.0
+A74 = 125.0 / 192.0
+A75 = -2187.0 / 6784.0
+A76 = 11.0 / 84.0
+E1 = 71.0 / 57600.0
+E3 = -71.0 / 16695.0
+E4 = 71.0 / 1920.0
+E5 = -17253.0 / 339200.0
+E6 = 22.0 / 525.0
+E7 = -1.0 / 40.0
+D1 = -12715105075.0 / 11282082432.0
+D3 = 87487479700.0 / 32700410799.0
+D4 = -10690763975.0 / 1880347072.0
+D5 = 701980252875.0 / 199316789632.0
+D6 = -1453857185.0 / 822651844.0
+D7 = 69997945.0 / 29380423.0
+
+BETA = 0.04
+EXPO1 = 0.2 - 0.75 * BETA
+SAFE = 0.9
+FACC1 = 5.0  # largest step decrease: h / 5
+FACC2 = 0.1  # largest step increase: 10 h
+
+
+@njit(cache=False)
+def dopri5_step(rhs, t, x, h, u, p, k1, k2, k3, k4, k5, k6, k7, xs, xn, tab_t, tab_v, tab_kind, seg, uv, rtol, atol):  # type: ignore[no-untyped-def]
+    """One trial step of size ``h`` from ``(t, x)``; ``k1`` must hold ``f(t, x)``.
+
+    Fills ``k2..k7`` (``k7 = f(t + h, xn)``, reused as the next ``k1``: FSAL) and ``xn``.
+    Inputs are re-evaluated at the stage times only if ``uv`` (a LINEAR input in this segment).
+    Returns ``(status, err)``; status NONFINITE (or a NaN ``err``) marks a trial to reject.
+    """
+    n = x.shape[0]
+    for i in range(n):
+        xs[i] = x[i] + h * A21 * k1[i]
+    if uv:
+        eval_inputs(tab_t, tab_v, tab_kind, seg, t + C2 * h, u)
+    s = rhs(t + C2 * h, xs, u, p, k2)
+    if s != 0:
+        return model_status(s), np.nan
+    for i in range(n):
+        xs[i] = x[i] + h * (A31 * k1[i] + A32 * k2[i])
+    if uv:
+        eval_inputs(tab_t, tab_v, tab_kind, seg, t + C3 * h, u)
+    s = rhs(t + C3 * h, xs, u, p, k3)
+    if s != 0:
+        return model_status(s), np.nan
+    for i in range(n):
+        xs[i] = x[i] + h * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i])
+    if uv:
+        eval_inputs(tab_t, tab_v, tab_kind, seg, t + C4 * h, u)
+    s = rhs(t + C4 * h, xs, u, p, k4)
+    if s != 0:
+        return model_status(s), np.nan
+    for i in range(n):
+        xs[i] = x[i] + h * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i])
+    if uv:
+        eval_inputs(tab_t, tab_v, tab_kind, seg, t + C5 * h, u)
+    s = rhs(t + C5 * h, xs, u, p, k5)
+    if s != 0:
+        return model_status(s), np.nan
+    for i in range(n):
+        xs[i] = x[i] + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i] + A65 * k5[i])
+    if uv:
+        eval_inputs(tab_t, tab_v, tab_kind, seg, t + h, u)
+    s = rhs(t + h, xs, u, p, k6)
+    if s != 0:
+        return model_status(s), np.nan
+    for i in range(n):
+        xn[i] = x[i] + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i] + A76 * k6[i])
+    s = rhs(t + h, xn, u, p, k7)
+    if s != 0:
+        return model_status(s), np.nan
+    # Error vector into xs (no longer needed); the norm also turns a non-finite xn into NaN.
+    for i in range(n):
+        xs[i] = h * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i])
+    err = err_norm(xs, x, xn, rtol, atol)
+    if not all_finite(k7):
+        return NONFINITE, np.nan
+    return OK, err
+
+
+@njit
+def dopri5_dense(R, x, xn, k1, k3, k4, k5, k6, k7, h):  # type: ignore[no-untyped-def]
+    """Coefficients of Hairer's 4th-order continuous extension (``RCONT`` in ``dopri5.f``)."""
+    for i in range(x.shape[0]):
+        ydiff = xn[i] - x[i]
+        bspl = h * k1[i] - ydiff
+        R[0, i] = x[i]
+        R[1, i] = ydiff
+        R[2, i] = bspl
+        R[3, i] = ydiff - h * k7[i] - bspl
+        R[4, i] = h * (D1 * k1[i] + D3 * k3[i] + D4 * k4[i] + D5 * k5[i] + D6 * k6[i] + D7 * k7[i])
+
+
+@njit
+def dopri5_control(err, h, facold, rejected):  # type: ignore[no-untyped-def]
+    """PI controller of ``dopri5.f``. Returns ``(accept, h_new, facold_new)``."""
+    fac11 = err**EXPO1
+    if err <= 1.0:
+        fac = fac11 / facold**BETA
+        fac = max(FACC2, min(FACC1, fac / SAFE))
+        hnew = h / fac
+        if rejected:
+            hnew = min(hnew, h)
+        return True, hnew, max(err, 1e-4)
+    return False, h / min(FACC1, fac11 / SAFE), facold
+
+
+@njit(cache=False)
+def dopri5_integrate(rhs, jac, out, ev, act, t0, t_end, x0, p, tab_t, tab_v, tab_kind,  # type: ignore[no-untyped-def]
+                     t_save, ev_dir, opts, X, Y, ev_t, ev_k, stats):
+    """Integrate with DOPRI5 from ``t0`` to ``t_end`` (batch kernel, see the package docstring).
+
+    Parameters
+    ----------
+    rhs, jac, out, ev, act : numba dispatchers
+        Model functions (``jac`` is unused by this explicit method).
+    t0, t_end : float
+        Time span, ``t_end >= t0``.
+    x0 : float64 (nx,)
+        Initial state.
+    p : any
+        Parameters, passed through to the model functions.
+    tab_t, tab_v, tab_kind : float64 (m,), float64 (m, nu), int64 (nu,)
+        Input table; the solver stops at every breakpoint.
+    t_save : float64 (ns,)
+        Sorted save times in ``[t0, t_end]``.
+    ev_dir : int64 (ng,)
+        Crossing direction per event indicator (-1, 0, +1).
+    opts : float64 (>= 8,)
+        ``[rtol, atol, h0, hmax, max_steps, max_events, h_fixed, event_tol]``.
+    X, Y : float64 (ns, nx), (ns, ny)
+        Saved states and outputs (written).
+    ev_t, ev_k : float64 (cap,), int64 (cap,)
+        Event log (written).
+    stats : float64 (8,)
+        ``[t_reached, accepted, rejected, n_rhs, n_jac, n_events, n_saved, n_lu]`` (written).
+
+    Returns
+    -------
+    int
+        Status code from :mod:`phystwin.core.status`.
+    """
+    st = check_args(t0, t_end, x0, tab_t, tab_v, tab_kind, t_save, ev_dir, opts, X, Y, ev_t, ev_k, stats)
+    if st != OK:
+        return st
+    nx = x0.shape[0]
+    nu = tab_v.shape[1]
+    ng = ev_dir.shape[0]
+    ns = t_save.shape[0]
+    rtol = opts[O_RTOL]
+    atol = opts[O_ATOL]
+    hmax = opts[O_HMAX] if opts[O_HMAX] > 0.0 else np.inf
+    max_steps = opt_limit(opts[O_MAX_STEPS])
+    hfix = opts[O_H_FIXED]
+    fixed = hfix > 0.0
+    etol = opts[O_EVENT_TOL]
+
+    x = np.empty(nx)
+    for i in range(nx):
+        x[i] = x0[i]
+    xn = np.empty(nx)
+    xs = np.empty(nx)
+    xe = np.empty(nx)
+    k1 = np.empty(nx)
+    k2 = np.empty(nx)
+    k3 = np.empty(nx)
+    k4 = np.empty(nx)
+    k5 = np.empty(nx)
+    k6 = np.empty(nx)
+    k7 = np.empty(nx)
+    R = np.zeros((5, nx))
+    u = np.empty(nu)
+    ue = np.empty(nu)
+    G = np.zeros((6, ng))
+    fired = np.zeros(ng, np.int64)
+    until = np.empty(1)
+    until[0] = -np.inf
+
+    t = t0
+    seg = segment_of(tab_t, t)
+    eval_inputs(tab_t, tab_v, tab_kind, seg, t, u)
+    if not all_finite(x):
+        return NONFINITE
+    if ng > 0:
+        s = ev(t, x, u, p, G[G_OLD])
+        if s != 0:
+            return model_status(s)
+    h = opts[O_H0] if opts[O_H0] > 0.0 else 0.0
+    facold = 1e-4
+    rejected = False
+    nonfinite = False
+    anchor = t
+    kstep = 0
+    nfix = 1
+    while True:
+        t_seg = segment_end(tab_t, seg, t_end)
+        uv = inputs_vary(tab_t, tab_kind, seg)
+        need_f = True
+        while t < t_seg:
+            if need_f:
+                # Start of a segment or restart after an event: inputs or state jumped, no FSAL.
+                eval_inputs(tab_t, tab_v, tab_kind, seg, t, u)
+                s = rhs(t, x, u, p, k1)
+                stats[S_RHS] += 1.0
+                if s != 0:
+                    stats[S_T] = t
+                    return model_status(s)
+                if not all_finite(k1):
+                    stats[S_T] = t
+                    return NONFINITE
+                need_f = False
+                if fixed:
+                    anchor = t
+                    kstep = 0
+                    nfix = n_substeps(t_seg - t, hfix)
+                elif h <= 0.0:
+                    s, h = initial_step(rhs, t, x, k1, u, p, rtol, atol, 5.0, hmax, t_end - t, xs, k2)
+                    stats[S_RHS] += 1.0
+                    if s != OK:
+                        stats[S_T] = t
+                        return s
+            if stats[S_ACCEPTED] + stats[S_REJECTED] >= max_steps:
+                stats[S_T] = t
+                return MAX_STEPS
+            if fixed:
+                last = kstep >= nfix - 1
+                hs = (t_seg if last else anchor + (kstep + 1) * hfix) - t
+                hprop = hs
+            else:
+                if h < hmin_at(t):
+                    stats[S_T] = t
+                    return NONFINITE if nonfinite else STEP_UNDERFLOW
+                h = min(h, hmax)
+                hprop = h
+                # Land exactly on the breakpoint; stretch by up to 1% rather than leave a sliver.
+                last = t + 1.01 * h >= t_seg
+                hs = t_seg - t if last else h
+            s, err = dopri5_step(rhs, t, x, hs, u, p, k1, k2, k3, k4, k5, k6, k7, xs, xn, tab_t, tab_v, tab_kind, seg, uv, rtol, atol)
+            if s != OK and s != NONFINITE:
+                stats[S_T] = t
+                return s
+            if s == NONFINITE or not (err == err):
+                if fixed:
+                    stats[S_T] = t
+                    return NONFINITE
+                # Non-finite trial (e.g. overflow): reject with a strongly reduced step.
+                stats[S_REJECTED] += 1.0
+                h = 0.25 * hs
+                nonfinite = True
+                rejected = True
+                continue
+            nonfinite = False
+            hnew = hs
+            if not fixed:
+                acc, hnew, facold = dopri5_control(err, hs, facold, rejected)
+                if not acc:
+                    stats[S_REJECTED] += 1.0
+                    rejected = True
+                    h = hnew
+                    continue
+            rejected = False
+            stats[S_ACCEPTED] += 1.0
+            stats[S_RHS] += 6.0
+            t_new = t_seg if last else t + hs
+            if ng > 0:
+                if uv:
+                    eval_inputs(tab_t, tab_v, tab_kind, seg, t_new, u)
+                s = ev(t_new, xn, u, p, G[G_NEW])
+                if s != 0:
+                    stats[S_T] = t
+                    return model_status(s)
+            evd = False
+            isv = int(stats[S_SAVED])
+            if (isv < ns and t_save[isv] < t_new) or (
+                ng > 0 and (until[0] > t or any_crossing(G, G_OLD, G_NEW, ev_dir))
+            ):
+                dopri5_dense(R, x, xn, k1, k3, k4, k5, k6, k7, hs)
+                s, evd, t_res = post_step(out, ev, act, t, hs, t_new, R, xn, p, tab_t, tab_v, tab_kind, seg,
+                                          t_save, ev_dir, etol, G, fired, until, X, Y, ev_t, ev_k, stats,
+                                          opts, xe, ue)
+                if s != OK:
+                    return s
+            elif ng > 0:
+                copy_row(G, G_OLD, G_NEW)
+            for i in range(nx):
+                x[i] = xn[i]
+            if evd:
+                t = t_res
+                need_f = True
+            else:
+                t = t_new
+                for i in range(nx):
+                    k1[i] = k7[i]
+                kstep += 1
+            if not fixed:
+                h = hnew
+                if last and not evd and hprop > hnew:
+                    # The step was cut to hit a breakpoint: keep the controller's own proposal.
+                    h = hprop
+        stats[S_T] = t
+        if t >= t_end:
+            break
+        seg += 1
+        eval_inputs(tab_t, tab_v, tab_kind, seg, t, u)
+        s, bev = breakpoint_events(ev, act, t, x, u, p, G, ev_dir, fired, until, etol, ev_t, ev_k, stats, opts)
+        if s != OK:
+            return s
+    segf = segment_of(tab_t, t_end)
+    if segf != seg:
+        eval_inputs(tab_t, tab_v, tab_kind, segf, t, u)
+        s, bev = breakpoint_events(ev, act, t, x, u, p, G, ev_dir, fired, until, etol, ev_t, ev_k, stats, opts)
+        if s != OK:
+            return s
+    s = save_rest(out, t, x, t_save, X, Y, stats, p, tab_t, tab_v, tab_kind, segf, ue)
+    stats[S_T] = t
+    return s
+
+
+@njit(cache=False)
+def dopri5_advance(rhs, jac, t, x, u, p, dt, opts, work, stats):  # type: ignore[no-untyped-def]
+    """Advance ``x`` in place from ``t`` to ``t + dt`` with DOPRI5, inputs ``u`` held constant.
+
+    Adaptive (``opts[0:2]`` tolerances) unless ``opts[6] = h_fixed > 0``, in which case
+    ``dt`` is split into ``ceil(dt / h_fixed)`` equal steps without error control.
+    ``work[0]`` carries the step-size proposal between calls (0 = automatic initial step).
+    ``stats[0]`` is set to the time reached; the counters in ``stats[1:]`` are incremented
+    (accumulated over calls). No events, no input table. ``jac`` is unused. Returns a status;
+    on failure ``x`` holds the state at ``stats[0]``.
+    """
+    if stats.shape[0] < 8 or opts.shape[0] < 8 or work.shape[0] < 1:
+        return BAD_ARGUMENT
+    stats[S_T] = t
+    if not (dt >= 0.0) or not (abs(dt) < np.inf) or not (abs(t) < np.inf):
+        return BAD_ARGUMENT
+    if dt == 0.0:
+        return OK
+    nx = x.shape[0]
+    rtol = opts[O_RTOL]
+    atol = opts[O_ATOL]
+    hmax = opts[O_HMAX] if opts[O_HMAX] > 0.0 else np.inf
+    max_steps = opt_limit(opts[O_MAX_STEPS])
+    hfix = opts[O_H_FIXED]
+    fixed = hfix > 0.0
+    if not fixed and (not (rtol >= 0.0 and atol >= 0.0) or rtol + atol == 0.0):
+        return BAD_ARGUMENT
+    k1 = np.empty(nx)
+    k2 = np.empty(nx)
+    k3 = np.empty(nx)
+    k4 = np.empty(nx)
+    k5 = np.empty(nx)
+    k6 = np.empty(nx)
+    k7 = np.empty(nx)
+    xn = np.empty(nx)
+    xs = np.empty(nx)
+    tab_t = np.zeros(1)
+    tab_v = np.zeros((1, u.shape[0]))
+    tab_kind = np.zeros(u.shape[0], np.int64)
+    t_end = t + dt
+    s = rhs(t, x, u, p, k1)
+    stats[S_RHS] += 1.0
+    if s != 0:
+        return model_status(s)
+    if not all_finite(k1) or not all_finite(x):
+        return NONFINITE
+    nfix = n_substeps(dt, hfix) if fixed else 0
+    hfx = dt / nfix if fixed else 0.0
+    h = work[0]
+    if not fixed and not (h > 0.0):
+        h = opts[O_H0]
+        if not (h > 0.0):
+            s, h = initial_step(rhs, t, x, k1, u, p, rtol, atol, 5.0, hmax, dt, xs, k2)
+            stats[S_RHS] += 1.0
+            if s != OK:
+                return s
+    facold = 1e-4
+    rejected = False
+    nonfinite = False
+    t_start = t
+    kstep = 0
+    nsteps = 0.0
+    while t < t_end:
+        if nsteps >= max_steps:
+            stats[S_T] = t
+            return MAX_STEPS
+        nsteps += 1.0
+        if fixed:
+            last = kstep >= nfix - 1
+            hs = (t_end if last else t_start + (kstep + 1) * hfx) - t
+            hprop = hs
+        else:
+            if h < hmin_at(t):
+                stats[S_T] = t
+                return NONFINITE if nonfinite else STEP_UNDERFLOW
+            h = min(h, hmax)
+            hprop = h
+            last = t + 1.01 * h >= t_end
+            hs = t_end - t if last else h
+        s, err = dopri5_step(rhs, t, x, hs, u, p, k1, k2, k3, k4, k5, k6, k7, xs, xn, tab_t, tab_v, tab_kind, 0, False, rtol, atol)
+        if s != OK and s != NONFINITE:
+            stats[S_T] = t
+            return s
+        if s == NONFINITE or not (err == err):
+            if fixed:
+                stats[S_T] = t
+                return NONFINITE
+            stats[S_REJECTED] += 1.0
+            h = 0.25 * hs
+            nonfinite = True
+            rejected = True
+            continue
+        nonfinite = False
+        hnew = hs
+        if not fixed:
+            acc, hnew, facold = dopri5_control(err, hs, facold, rejected)
+            if not acc:
+                stats[S_REJECTED] += 1.0
+                rejected = True
+                h = hnew
+                continue
+        rejected = False
+        stats[S_ACCEPTED] += 1.0
+        stats[S_RHS] += 6.0
+        for i in range(nx):
+            x[i] = xn[i]
+        for i in range(nx):
+            k1[i] = k7[i]
+        t = t_end if last else t + hs
+        kstep += 1
+        if not fixed:
+            h = hnew
+            if last and hprop > hnew:
+                h = hprop
+            work[0] = h
+    stats[S_T] = t
+    return OK
+
+

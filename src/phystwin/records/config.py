@@ -1,0 +1,410 @@
+"""Twin configuration files (TOML): schema, validation against the compiled model, unit conversion.
+
+A config names a registered twin, overrides parameters and start values (in any unit that converts
+to the one the model declares), gives the input signals and the simulation settings::
+
+    [twin]
+    type = "dc_motor"                 # a registered twin (``phystwin twins`` lists them)
+    name = "motor_A"                  # optional label (plot titles, records)
+
+    [parameters]                      # full parameter names of the compiled model
+    "armature.R_ref" = 0.5            # a number is SI
+    "armature.L" = "5 mH"             # a string "<number> <unit>"
+    "housing.T_ref" = { value = 25, unit = "degC" }
+
+    [initial]                         # state start values, same value forms
+    "winding.T" = "25 degC"
+
+    [simulation]
+    duration = 3600.0                 # s, or "1 h" (the CLI's --duration overrides)
+    solver = "rodas"                  # rodas | dopri5 | rk4
+    rtol = 1e-6
+    atol = 1e-8
+    dt = 1e-3                         # s, rk4 only
+    save_interval = 1.0               # s
+
+    [inputs]
+    load_torque = 0.1                 # a plain number (or "0.1 N*m") is a constant
+
+    [inputs.voltage]                  # or a table
+    kind = "hold"                     # hold | linear
+    times = [0.0, 10.0, 20.0]         # s
+    values = [24.0, 12.0, 24.0]
+    period = 30.0                     # optional: repeat the table with this period until the end
+    unit = "V"                        # optional; values are converted to the input's SI unit
+
+Validation happens in two stages. :func:`parse_config` checks the structure (pydantic, unknown keys
+refused); :func:`resolve` checks every name against the compiled model's layout (close matches are
+suggested), converts units and applies the model's bounds. Every problem is reported in one
+:class:`ConfigError` with the TOML key path (``parameters."winding.C"``) and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from phystwin.records.units import UnitError, convert, parse_unit
+
+
+# ---------------------------------------------------------------------------------------- errors
+def key_path(loc: Sequence[str | int]) -> str:
+    """TOML spelling of a key path: ``("parameters", "winding.C")`` -> ``parameters."winding.C"``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        text = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else json.dumps(part, ensure_ascii=False)
+        out += f".{text}" if out else text
+    return out or "(top level)"
+
+
+class ConfigError(ValueError):
+    """A twin configuration is invalid.
+
+    Attributes
+    ----------
+    problems : list of (key path, message)
+        Every problem found, each naming the offending key (``parameters."winding.C"``) and what
+        was expected.
+    source : str
+        The config file (or ``"<string>"``).
+    """
+
+    def __init__(self, problems: Sequence[tuple[str, str]], source: str = "<string>") -> None:
+        self.problems = list(problems)
+        self.source = source
+        if len(self.problems) == 1:
+            path, msg = self.problems[0]
+            text = f"{source}: {path}: {msg}" if path else f"{source}: {msg}"
+        else:
+            lines = [f"  {p}: {m}" if p else f"  {m}" for p, m in self.problems]
+            text = f"{source}: {len(self.problems)} problems:\n" + "\n".join(lines)
+        super().__init__(text)
+
+
+def suggest(name: str, candidates: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for close matches of ``name`` (difflib), else ``""``."""
+    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
+    if close:
+        return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return ""
+
+
+# ---------------------------------------------------------------------------------------- values
+@dataclass(frozen=True)
+class Quantity:
+    """A value as written in a config: a number or vector, and the unit it was given in (None: SI)."""
+
+    value: float | tuple[float, ...]
+    unit: str | None = None
+
+    def __str__(self) -> str:
+        v = self.value if isinstance(self.value, float) else list(self.value)
+        return f"{v} {self.unit}" if self.unit else f"{v}"
+
+
+_NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+_FORMS = 'a number (SI), a string like "5 mH" or a table like { value = 5, unit = "mH" }'
+
+
+def show(v: Any) -> str:
+    """A value as it would be written in TOML (for messages)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    return repr(v)
+
+
+def _number(v: Any, what: str = "value") -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise PydanticCustomError("number", "{what}: expected a number, got {got}", {"what": what, "got": show(v)})
+    f = float(v)
+    if not math.isfinite(f):
+        raise PydanticCustomError(
+            "number", "{what}: expected a finite number, got {got}", {"what": what, "got": show(v)}
+        )
+    return f
+
+
+def _unit(u: Any) -> str:
+    if not isinstance(u, str):
+        raise PydanticCustomError("unit", 'unit must be a string like "mH", got {got}', {"got": show(u)})
+    try:
+        parse_unit(u)
+    except UnitError as exc:
+        raise PydanticCustomError("unit", "{msg}", {"msg": str(exc)}) from None
+    return u.strip()
+
+
+def parse_quantity(v: Any) -> Quantity:
+    """A config value in one of its forms (see the module docstring) as a :class:`Quantity`."""
+    if isinstance(v, Quantity):
+        return v
+    if isinstance(v, str):
+        m = _NUMBER_UNIT.match(v)
+        if m is None:
+            raise PydanticCustomError("quantity", "expected {forms}, got {got}", {"forms": _FORMS, "got": show(v)})
+        number = float(m.group(1))
+        return Quantity(number, _unit(m.group(2)) if m.group(2) else None)
+    if isinstance(v, dict):
+        unknown = sorted(set(v) - {"value", "unit"})
+        if unknown or "value" not in v:
+            what = f"unknown key(s) {unknown}" if unknown else "no 'value'"
+            raise PydanticCustomError(
+                "quantity",
+                "a value table has {what}; expected {form}",
+                {"what": what, "form": '{ value = ..., unit = "..." }'},
+            )
+        inner = v["value"]
+        value: float | tuple[float, ...]
+        if isinstance(inner, list):
+            value = tuple(_number(x, f"value[{k}]") for k, x in enumerate(inner))
+        else:
+            value = _number(inner)
+        return Quantity(value, _unit(v["unit"]) if "unit" in v else None)
+    if isinstance(v, list):
+        return Quantity(tuple(_number(x, f"element [{k}]") for k, x in enumerate(v)))
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise PydanticCustomError("quantity", "expected {forms}, got {got}", {"forms": _FORMS, "got": show(v)})
+    return Quantity(_number(v))
+
+
+def _seconds(v: Any) -> float:
+    q = parse_quantity(v)
+    if not isinstance(q.value, float):
+        raise PydanticCustomError("seconds", "expected a single time, got {got}", {"got": show(v)})
+    try:
+        s = convert(q.value, q.unit, "s") if q.unit else q.value
+    except UnitError as exc:
+        raise PydanticCustomError("seconds", "{msg}", {"msg": str(exc)}) from None
+    if not s > 0:
+        raise PydanticCustomError("seconds", "expected a time > 0 s, got {got}", {"got": show(v)})
+    return s
+
+
+QuantityField = Annotated[Quantity, PlainValidator(parse_quantity)]
+Seconds = Annotated[float, PlainValidator(_seconds)]
+"""A positive duration: a number (s) or a string/table with a time unit ("10 min")."""
+
+
+# ---------------------------------------------------------------------------------------- schema
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class TwinSection(_Section):
+    """``[twin]``: which registered twin, and an optional label."""
+
+    type: str
+    name: str | None = None
+
+
+class SimulationSection(_Section):
+    """``[simulation]``: time span, solver and output settings."""
+
+    duration: Seconds | None = None
+    solver: Literal["rodas", "dopri5", "rk4"] = "rodas"
+    rtol: float = Field(1e-6, gt=0)
+    atol: float = Field(1e-8, gt=0)
+    dt: Seconds | None = None
+    save_interval: Seconds | None = None
+    max_steps: int | None = Field(None, gt=0)
+
+
+class InputTable(_Section):
+    """``[inputs.<name>]``: a time table, held or interpolated, optionally periodic."""
+
+    kind: Literal["hold", "linear"] = "hold"
+    times: list[float] = Field(min_length=1)
+    values: list[float]
+    period: Seconds | None = None
+    unit: str | None = None
+
+    @field_validator("times")
+    @classmethod
+    def _times_increasing(cls, t: list[float]) -> list[float]:
+        for k, v in enumerate(t):
+            if not math.isfinite(v):
+                raise PydanticCustomError("times", "times[{k}] = {v} is not finite", {"k": k, "v": v})
+        for k in range(len(t) - 1):
+            if not t[k + 1] > t[k]:
+                raise PydanticCustomError(
+                    "times",
+                    "times must be strictly increasing; times[{k1}] = {b} s does not come after times[{k}] = {a} s",
+                    {"k": k, "k1": k + 1, "a": t[k], "b": t[k + 1]},
+                )
+        return t
+
+    @field_validator("values")
+    @classmethod
+    def _values_match(cls, v: list[float], info: ValidationInfo) -> list[float]:
+        for k, x in enumerate(v):
+            if not math.isfinite(x):
+                raise PydanticCustomError("values", "values[{k}] = {x} is not finite", {"k": k, "x": x})
+        times = info.data.get("times")
+        if times is not None and len(times) != len(v):
+            raise PydanticCustomError(
+                "values", "expected as many values as times ({n}), got {m}", {"n": len(times), "m": len(v)}
+            )
+        return v
+
+    @field_validator("period")
+    @classmethod
+    def _period_long_enough(cls, p: float | None, info: ValidationInfo) -> float | None:
+        times = info.data.get("times")
+        if p is not None and times:
+            span = times[-1] - times[0]
+            if not p > span:
+                raise PydanticCustomError(
+                    "period",
+                    "period {p} s must be longer than the table's span ({span} s) so the repeats do not overlap",
+                    {"p": p, "span": span},
+                )
+        return p
+
+    @field_validator("unit")
+    @classmethod
+    def _unit_known(cls, u: str | None) -> str | None:
+        return None if u is None else _unit(u)
+
+
+def _input_tag(v: Any) -> str:
+    return "table" if isinstance(v, dict) and "value" not in v else "constant"
+
+
+InputSpec = Annotated[
+    Annotated[QuantityField, Tag("constant")] | Annotated[InputTable, Tag("table")],
+    Discriminator(_input_tag),
+]
+_TAGS = ("constant", "table")
+
+
+class TwinConfig(_Section):
+    """A whole twin config file, structurally validated (see the module docstring)."""
+
+    twin: TwinSection
+    parameters: dict[str, QuantityField] = Field(default_factory=dict)
+    initial: dict[str, QuantityField] = Field(default_factory=dict)
+    simulation: SimulationSection = Field(default_factory=SimulationSection)  # type: ignore[arg-type]
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    _text: str = PrivateAttr("")
+    _source: str = PrivateAttr("<string>")
+
+    @property
+    def text(self) -> str:
+        """The config file's text as read (stored verbatim in records)."""
+        return self._text
+
+    @property
+    def source(self) -> str:
+        """Where the config came from (file path or ``"<string>"``)."""
+        return self._source
+
+    @property
+    def label(self) -> str:
+        """The twin's name for titles and records: ``[twin] name``, else its type."""
+        return self.twin.name or self.twin.type
+
+
+_SECTIONS: dict[tuple[str, ...], type[BaseModel]] = {
+    (): TwinConfig,
+    ("twin",): TwinSection,
+    ("simulation",): SimulationSection,
+}
+
+
+def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
+    if len(loc) == 2 and loc[0] == "inputs":
+        return list(InputTable.model_fields)
+    model = _SECTIONS.get(tuple(str(x) for x in loc))
+    return list(model.model_fields) if model else []
+
+
+def _problem(err: Mapping[str, Any]) -> tuple[str, str]:
+    loc = tuple(err["loc"])
+    if len(loc) >= 3 and loc[0] == "inputs" and loc[2] in _TAGS:
+        loc = loc[:2] + loc[3:]
+    kind = err["type"]
+    got = err.get("input")
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        hint = suggest(str(loc[-1]), allowed)
+        return key_path(loc), f"unknown key{hint or ''}" + (f" (allowed here: {', '.join(allowed)})" if allowed else "")
+    if kind == "missing":
+        return key_path(loc), "required key is missing"
+    if kind == "literal_error":
+        return key_path(loc), f"expected {err['ctx']['expected']}, got {show(got)}"
+    msg = str(err["msg"])
+    if msg.startswith("Input should be"):
+        what = (
+            msg[len("Input should be ") :].replace("a valid dictionary", "a table").replace("a valid list", "an array")
+        )
+        return key_path(loc), f"expected {what}, got {show(got)}"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return key_path(loc), msg
+
+
+def parse_config(text: str, source: str = "<string>") -> TwinConfig:
+    """Parse and structurally validate a config given as TOML text; :class:`ConfigError` on any problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([("", f"not valid TOML: {exc}")], source) from None
+    try:
+        cfg = TwinConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_problem(e) for e in exc.errors()], source) from None
+    cfg._text = text
+    cfg._source = source
+    return cfg
+
+
+def read_config(path: str | Path) -> TwinConfig:
+    """Read and structurally validate a config file; :class:`ConfigError` on any problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([("", f"cannot read the config file: {exc}")], str(p)) from None
+    return parse_config(text, str(p))
+
+
+__all__ = [
+    "ConfigError",
+    "InputTable",
+    "Quantity",
+    "SimulationSection",
+    "TwinConfig",
+    "TwinSection",
+    "key_path",
+    "parse_config",
+    "parse_quantity",
+    "read_config",
+    "show",
+    "suggest",
+]

@@ -1,0 +1,314 @@
+"""Resolve a structurally valid :class:`~phystwin.records.config.TwinConfig` against a compiled Model.
+
+Every name is checked against the model's layout (close matches suggested; a name given in the wrong
+section is pointed to the right one), values are converted to the SI unit the model declares, and the
+model's bounds are applied. All problems are collected and raised together in one
+:class:`~phystwin.records.config.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from phystwin.core.inputs import InputSignal
+from phystwin.core.model import Model, Signal
+from phystwin.core.options import RK4, DormandPrince, Rodas, Solver
+from phystwin.core.simulate import simulate
+from phystwin.core.trajectory import Trajectory
+from phystwin.records.config import (
+    ConfigError,
+    InputTable,
+    Quantity,
+    SimulationSection,
+    TwinConfig,
+    key_path,
+    suggest,
+)
+from phystwin.records.units import UnitError, conversion, parse_unit
+
+MAX_TABLE_POINTS = 1_000_000
+"""Largest input table a periodic input may expand to (a guard against a tiny period)."""
+
+SOLVERS = ("rodas", "dopri5", "rk4")
+"""Solver names accepted in ``[simulation] solver`` and by the CLI."""
+
+Problems = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A config resolved against a compiled model, in SI units: what :func:`simulate` needs."""
+
+    twin_type: str
+    label: str
+    duration: float
+    solver: Solver
+    solver_name: str
+    params: Mapping[str, float | np.ndarray] = field(default_factory=dict)
+    x0: Mapping[str, float] = field(default_factory=dict)
+    inputs: Mapping[str, float | InputSignal] = field(default_factory=dict)
+    save: float | None = None
+
+    def simulate(self, model: Model, *, raise_on_failure: bool = True) -> Trajectory:
+        """Run ``model`` from t = 0 to ``duration`` with this run's parameters, start values and inputs."""
+        return simulate(
+            model,
+            (0.0, self.duration),
+            inputs=self.inputs,
+            params=self.params,
+            x0=self.x0,
+            solver=self.solver,
+            save=self.save,
+            raise_on_failure=raise_on_failure,
+        )
+
+
+# ---------------------------------------------------------------------------------------- helpers
+def to_si(q: Quantity, declared: str, what: str) -> float | np.ndarray:
+    """The value of ``q`` in the ``declared`` unit of ``what``; ``ValueError`` naming both units otherwise."""
+    if q.unit is None:
+        return np.asarray(q.value, dtype=np.float64) if isinstance(q.value, tuple) else q.value
+    try:
+        target = parse_unit(declared)
+    except UnitError:
+        raise ValueError(
+            f"the unit {declared!r} of {what} is not in phystwin's unit table; give a plain number in {declared}"
+        ) from None
+    try:
+        scale, offset = conversion(q.unit, declared)
+    except UnitError:
+        raise ValueError(
+            f"unit {q.unit!r} does not convert to {declared!r}, the unit of {what} "
+            f"({parse_unit(q.unit).dimension()} is not {target.dimension()})"
+        ) from None
+    if isinstance(q.value, tuple):
+        return np.asarray(q.value, dtype=np.float64) * scale + offset
+    return q.value * scale + offset
+
+
+def _bounds(spec: Signal) -> str:
+    parts = []
+    if spec.lower > -math.inf:
+        parts.append(f"{'>' if spec.strict else '>='} {spec.lower:g}")
+    if spec.upper < math.inf:
+        parts.append(f"<= {spec.upper:g}")
+    return " and ".join(parts)
+
+
+_NOUN = {"parameters": "a parameter", "initial": "a state", "inputs": "an input"}
+_WHAT = {"parameters": "parameter", "initial": "state", "inputs": "input"}
+
+
+class _Checker:
+    """Collects problems while resolving one config against one model."""
+
+    def __init__(self, config: TwinConfig, model: Model) -> None:
+        self.config = config
+        self.model = model
+        lay = model.layout
+        self.groups: dict[str, Sequence[Signal]] = {
+            "parameters": lay.parameters,
+            "initial": lay.states,
+            "inputs": lay.inputs,
+        }
+        self.problems: Problems = []
+
+    def add(self, loc: tuple[str, ...] | str, message: str) -> None:
+        self.problems.append((loc if isinstance(loc, str) else key_path(loc), message))
+
+    def lookup(self, section: str, name: str) -> Signal | None:
+        """The layout entry ``name`` of ``section``, or None after reporting it with a suggestion."""
+        for sig in self.groups[section]:
+            if sig.name == name:
+                return sig
+        hint = ""
+        for other, sigs in self.groups.items():
+            if other != section and any(s.name == name for s in sigs):
+                hint = f"; {name!r} is {_NOUN[other]}: give it in [{other}]"
+        names = [s.name for s in self.groups[section]]
+        hint = hint or suggest(name, names)
+        listing = "" if hint else f"; the model's {_WHAT[section]}s are: {', '.join(names) or '(none)'}"
+        self.add((section, name), f"unknown {_WHAT[section]} of twin {self.config.twin.type!r}{hint}{listing}")
+        return None
+
+    # ------------------------------------------------------------------ sections
+    def parameters(self) -> dict[str, float | np.ndarray]:
+        out: dict[str, float | np.ndarray] = {}
+        for name, q in self.config.parameters.items():
+            spec = self.lookup("parameters", name)
+            if spec is None:
+                continue
+            try:
+                v = to_si(q, spec.unit, f"parameter {name!r}")
+            except ValueError as exc:
+                self.add(("parameters", name), str(exc))
+                continue
+            try:
+                self.model.parameters({name: v})
+            except ValueError as exc:
+                self.add(("parameters", name), self._parameter_message(spec, q, v, exc))
+                continue
+            out[name] = v
+        for spec in self.model.layout.parameters:
+            required = not np.all(np.isfinite(np.asarray(spec.default, dtype=np.float64)))
+            if required and spec.name not in self.config.parameters:
+                self.add(("parameters", spec.name), f"required parameter is missing (no default) [{spec.unit}]")
+        return out
+
+    @staticmethod
+    def _parameter_message(spec: Signal, q: Quantity, v: Any, exc: ValueError) -> str:
+        arr = np.asarray(v).reshape(-1)
+        if arr.size == spec.size and np.all(np.isfinite(arr)):
+            shown = f"{arr[0]:g}" if arr.size == 1 else np.array2string(arr, precision=6)
+            given = f" (given as {q})" if q.unit else ""
+            return f"expected a value {_bounds(spec)} {spec.unit}, got {shown} {spec.unit}{given}"
+        return re.sub(r"^parameter '[^']*'( \[[^\]]*\])?: ", "", str(exc)) + f" [{spec.unit}]"
+
+    def initial(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, q in self.config.initial.items():
+            st = self.lookup("initial", name)
+            if st is None:
+                continue
+            where = ("initial", name)
+            if isinstance(q.value, tuple):
+                self.add(where, f"expected a single start value [{st.unit}], got {len(q.value)} values")
+                continue
+            try:
+                x = float(to_si(q, st.unit, f"state {name!r}"))
+            except ValueError as exc:
+                self.add(where, str(exc))
+                continue
+            if not st.lower <= x <= st.upper:
+                self.add(where, f"start value {x:g} {st.unit} is outside [{st.lower:g}, {st.upper:g}] {st.unit}")
+                continue
+            out[name] = x
+        return out
+
+    def inputs(self, t_end: float | None) -> dict[str, float | InputSignal]:
+        out: dict[str, float | InputSignal] = {}
+        for name, given in self.config.inputs.items():
+            sig = self.lookup("inputs", name)
+            if sig is None:
+                continue
+            try:
+                out[name] = _input_value(name, sig, given, t_end)
+            except ValueError as exc:
+                self.add(("inputs", name), str(exc))
+        for sig in self.model.layout.inputs:
+            if sig.name not in self.config.inputs and not math.isfinite(float(sig.default)):  # type: ignore[arg-type]
+                self.add(
+                    ("inputs", sig.name),
+                    f"required input is missing (no default): give a number [{sig.unit}] or a table",
+                )
+        return out
+
+
+def _input_value(name: str, sig: Signal, given: Quantity | InputTable, t_end: float | None) -> float | InputSignal:
+    if isinstance(given, Quantity):
+        if isinstance(given.value, tuple):
+            raise ValueError(f"expected a single constant value [{sig.unit}] or a table with times and values")
+        return float(to_si(given, sig.unit, f"input {name!r}"))
+    times = np.asarray(given.times, dtype=np.float64)
+    values = to_si(Quantity(tuple(given.values), given.unit), sig.unit, f"input {name!r}")
+    values = np.asarray(values, dtype=np.float64)
+    if t_end is not None:
+        times, values = expand_period(given, times, values, t_end)
+    return InputSignal(times, values, given.kind)
+
+
+def expand_period(
+    table: InputTable, times: np.ndarray, values: np.ndarray, t_end: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The table repeated every ``table.period`` seconds until ``t_end`` (unchanged if not periodic)."""
+    if table.period is None or times[0] + table.period > t_end:
+        return times, values
+    n_rep = math.floor((t_end - times[0]) / table.period) + 1
+    if n_rep * times.size > MAX_TABLE_POINTS:
+        raise ValueError(
+            f"period {table.period:g} s repeats the table {n_rep} times over {t_end:g} s "
+            f"({n_rep * times.size} points, more than {MAX_TABLE_POINTS})"
+        )
+    shifts = table.period * np.arange(n_rep)
+    return (times[None, :] + shifts[:, None]).reshape(-1), np.tile(values, n_rep)
+
+
+def make_solver(sim: SimulationSection, name: str, problems: Problems) -> Solver:
+    """The solver options object for ``name`` with the config's tolerances or step."""
+    extra = {} if sim.max_steps is None else {"max_steps": sim.max_steps}
+    if name == "rk4":
+        if sim.dt is None:
+            problems.append(("simulation.dt", "required key is missing: the rk4 solver needs a fixed step dt [s]"))
+            return RK4(1.0)
+        return RK4(sim.dt, **extra)
+    if name not in SOLVERS:
+        problems.append(("simulation.solver", f"expected one of {', '.join(SOLVERS)}, got {name!r}"))
+    cls = Rodas if name == "rodas" else DormandPrince
+    return cls(rtol=sim.rtol, atol=sim.atol, **extra)
+
+
+# ---------------------------------------------------------------------------------------- API
+def resolve(
+    config: TwinConfig,
+    model: Model,
+    *,
+    duration: float | None = None,
+    solver: str | None = None,
+) -> RunSpec:
+    """Check ``config`` against the compiled ``model`` and convert it to SI.
+
+    ``duration`` [s] and ``solver`` (``"rodas"``, ``"dopri5"``, ``"rk4"``) override the config's
+    ``[simulation]`` values (the CLI's ``--duration`` and ``--solver``). Every problem found is
+    reported in one :class:`ConfigError`.
+    """
+    chk = _Checker(config, model)
+    params = chk.parameters()
+    x0 = chk.initial()
+    sim = config.simulation
+    t_end = duration if duration is not None else sim.duration
+    if t_end is None:
+        chk.add("simulation.duration", "required key is missing: give the duration [s] here or on the command line")
+    elif not (math.isfinite(t_end) and t_end > 0):
+        chk.add("simulation.duration", f"expected a duration > 0 s, got {t_end!r}")
+        t_end = None
+    solver_name = solver or sim.solver
+    solver_obj = make_solver(sim, solver_name, chk.problems)
+    inputs = chk.inputs(t_end)
+    if chk.problems or t_end is None:
+        raise ConfigError(chk.problems, config.source)
+    return RunSpec(
+        twin_type=config.twin.type,
+        label=config.label,
+        duration=float(t_end),
+        solver=solver_obj,
+        solver_name=solver_name,
+        params=params,
+        x0=x0,
+        inputs=inputs,
+        save=sim.save_interval,
+    )
+
+
+def load_model(config: TwinConfig) -> Model:
+    """Build and compile the twin ``config`` names; :class:`ConfigError` at ``twin.type`` if it is unknown."""
+    from phystwin.physics.twins import TWINS, get_twin
+
+    try:
+        spec = get_twin(config.twin.type)
+    except KeyError:
+        known = sorted(TWINS)
+        hint = suggest(config.twin.type, known)
+        raise ConfigError(
+            [("twin.type", f"unknown twin type {config.twin.type!r}{hint} (registered: {', '.join(known) or 'none'})")],
+            config.source,
+        ) from None
+    return spec.build().compile()
+
+
+__all__ = ["MAX_TABLE_POINTS", "SOLVERS", "RunSpec", "expand_period", "load_model", "make_solver", "resolve", "to_si"]
