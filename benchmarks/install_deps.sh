@@ -2,10 +2,10 @@
 # Install the system and Python dependencies needed only by the benchmarks.
 #
 # Idempotent: safe to run repeatedly; each step is skipped when already done.
-# Run it with the project venv active (or it activates /work/main/.venv-style
-# ./.venv next to the repo root if present):
 #
-#     bash benchmarks/install_deps.sh
+#     bash benchmarks/install_deps.sh [PYTHON]
+#
+# PYTHON defaults to $PYTHON, then the active virtualenv, then <repo>/.venv.
 #
 # numbalsoda install route (documented as the brief asks)
 # --------------------------------------------------------
@@ -21,6 +21,9 @@
 #   * We build *with* build isolation (pip's default): pip fetches setuptools,
 #     wheel, scikit-build, cmake>=3.18 and ninja as binary wheels from PyPI into a
 #     throw-away build env, so the venv itself is not modified by the build.
+#   * Fallback (if the isolated build fails, or BENCH_DEPS_NO_ISOLATION=1): the
+#     same build requirements are pip-installed into the venv and numbalsoda is
+#     built with --no-build-isolation.
 #   * --no-deps is used for numbalsoda so pip never tries to change the venv's
 #     numpy/numba pins (its install_requires is just unpinned numpy, numba).
 # The version is pinned for reproducible benchmark numbers.
@@ -32,16 +35,23 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 
 # --- Python environment -----------------------------------------------------
-if [[ -z "${VIRTUAL_ENV:-}" ]]; then
-    if [[ -f "$repo/.venv/bin/activate" ]]; then
-        # shellcheck disable=SC1091
-        . "$repo/.venv/bin/activate"
-    else
-        echo "install_deps.sh: no active virtualenv and no $repo/.venv" >&2
-        exit 1
-    fi
+# Interpreter: first argument (`make bench` passes $(VENV)/bin/python), else $PYTHON, else the
+# active virtualenv's python, else the repo's .venv.
+if [[ $# -ge 1 && -n "$1" ]]; then
+    PY="$1"
+elif [[ -n "${PYTHON:-}" ]]; then
+    PY="$PYTHON"
+elif [[ -n "${VIRTUAL_ENV:-}" ]]; then
+    PY="$VIRTUAL_ENV/bin/python"
+elif [[ -x "$repo/.venv/bin/python" ]]; then
+    PY="$repo/.venv/bin/python"
+else
+    echo "install_deps.sh: no interpreter given, no active virtualenv and no $repo/.venv" >&2
+    exit 1
 fi
-PY="${PYTHON:-python}"
+if ! "$PY" -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)'; then
+    echo "install_deps.sh: warning: $PY is not inside a virtualenv" >&2
+fi
 echo "install_deps.sh: using $("$PY" -c 'import sys; print(sys.executable)')"
 
 # --- System packages --------------------------------------------------------
@@ -82,8 +92,18 @@ if have_numbalsoda; then
     echo "install_deps.sh: numbalsoda $NUMBALSODA_VERSION already installed"
 else
     echo "install_deps.sh: building numbalsoda $NUMBALSODA_VERSION from source"
-    "$PY" -m pip install --no-deps --no-binary numbalsoda \
-        "numbalsoda==$NUMBALSODA_VERSION"
+    if [[ "${BENCH_DEPS_NO_ISOLATION:-0}" != "1" ]] && "$PY" -m pip install --no-deps \
+        --no-binary numbalsoda "numbalsoda==$NUMBALSODA_VERSION"; then
+        :
+    else
+        # Fallback: put the build requirements (pyproject.toml [build-system]) into the venv
+        # and build without isolation.  Forced with BENCH_DEPS_NO_ISOLATION=1.
+        echo "install_deps.sh: isolated build skipped/failed -> building without isolation"
+        "$PY" -m pip install -q "setuptools>=42" wheel scikit-build "cmake>=3.18" ninja
+        "$PY" -m pip install --no-deps --no-build-isolation --no-binary numbalsoda \
+            "numbalsoda==$NUMBALSODA_VERSION"
+    fi
+    have_numbalsoda || { echo "install_deps.sh: numbalsoda did not install" >&2; exit 1; }
 fi
 
 # --- Smoke test: integrate dy/dt = -y with a numba cfunc and check the result.

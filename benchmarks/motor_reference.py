@@ -105,11 +105,11 @@ class Variant:
 
     @property
     def n_segments(self) -> int:
-        return int(round(self.t_end / self.segment))
+        return round(self.t_end / self.segment)
 
     @property
     def saves_per_segment(self) -> int:
-        return int(round(self.segment / self.save_dt))
+        return round(self.segment / self.save_dt)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -250,7 +250,7 @@ def make_jac_py(variant: str | Variant = "nonstiff"):
 
 # Same compilation policy as phystwin's own kernels (src/phystwin/_jit.py): cached, numpy error
 # model, no fastmath -- so the comparison with the composed rhs is like-for-like.
-_JIT = dict(cache=True, error_model="numpy", fastmath=False)
+_JIT = {"cache": True, "error_model": "numpy", "fastmath": False}
 
 
 @numba.njit(**_JIT)
@@ -350,9 +350,7 @@ def _solve_reference(v: Variant) -> tuple[np.ndarray, np.ndarray, dict]:
     for s, (t0, t1, u) in enumerate(segments(v)):
         te = segment_save_times(v, s)
         kw = {"jac": jac} if v.ref_method in ("Radau", "BDF", "LSODA") else {}
-        sol = solve_ivp(
-            f, (t0, t1), x, method=v.ref_method, t_eval=te, args=(u,), rtol=REF_TOL, atol=REF_TOL, **kw
-        )
+        sol = solve_ivp(f, (t0, t1), x, method=v.ref_method, t_eval=te, args=(u,), rtol=REF_TOL, atol=REF_TOL, **kw)
         if not sol.success:
             raise RuntimeError(f"reference solve failed in segment {s}: {sol.message}")
         X[s * m + 1 : (s + 1) * m + 1] = sol.y[:, 1:].T
@@ -417,7 +415,7 @@ def _main() -> None:
         p = param_vector(v)
         dx = np.empty(N_STATES)
         worst = 0.0
-        for j, (tt, x) in enumerate(zip(t, X)):
+        for tt, x in zip(t, X, strict=True):
             s = min(int(tt // v.segment), v.n_segments - 1)
             u = segment_inputs(v)[s]
             rhs_nb(tt, x, u, p, dx)

@@ -26,6 +26,7 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 EXIT_ERROR = 2
 
@@ -43,11 +44,12 @@ class CliError(Exception):
 
 
 def _stdout() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    # markup off: names, units ("[1]") and messages ("give it in [inputs]") are printed as they are
+    return Console(highlight=False, soft_wrap=True, markup=False)
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 @contextmanager
@@ -234,7 +236,7 @@ def simulate(
 
 
 def _fail(message: str) -> None:
-    _stderr().print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    _stderr().print(Text.assemble(("error:", "bold red"), f" {message}"))
     raise typer.Exit(EXIT_ERROR)
 
 
@@ -251,7 +253,7 @@ def list_twins() -> None:
     """List the registered twins with their inputs and outputs."""
     con = _stdout()
     for name, spec in _registered().items():
-        con.print(f"[bold]{name}[/]: {spec.description}")
+        con.print(Text.assemble((name, "bold"), f": {spec.description}"))
         try:
             lay = spec.build().compile().layout
         except Exception as exc:

@@ -78,3 +78,10 @@ def thermal_twin() -> str:
 
     register_twin(TwinSpec("test_thermal", build_thermal_system, "thermal mass cooling to ambient (tests)"))
     return "test_thermal"
+
+
+@pytest.fixture(scope="session")
+def fake_trajectory():  # type: ignore[no-untyped-def]
+    """Factory ``fake_trajectory(n=50, status=0)`` of synthetic trajectories over ``fake_model``."""
+    model = make_fake_model()
+    return lambda n=50, status=0: make_trajectory(model, n, status)

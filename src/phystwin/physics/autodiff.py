@@ -197,15 +197,27 @@ def _expression_of(fn: Callable[..., Any]) -> ast.expr:
                 continue
         if tree is None:
             raise Unsupported("unparsable lambda")
+        # Match the lambda by its compiled code; bytecode alone can differ with the enclosing
+        # module's imports (global look-ups), so fall back to names, variables and constants.
+        exact, similar = [], []
         for node in ast.walk(tree):
-            if isinstance(node, ast.Lambda):
-                try:
-                    compiled = compile(ast.Expression(node), "<kernel>", "eval")
-                except (SyntaxError, ValueError):
-                    continue
-                inner = next((c for c in compiled.co_consts if hasattr(c, "co_code")), None)
-                if inner is not None and inner.co_code == code.co_code and inner.co_consts == code.co_consts:
-                    return node.body
+            if not isinstance(node, ast.Lambda):
+                continue
+            try:
+                compiled = compile(ast.Expression(node), "<kernel>", "eval")
+            except (SyntaxError, ValueError):
+                continue
+            inner = next((c for c in compiled.co_consts if hasattr(c, "co_code")), None)
+            if inner is None:
+                continue
+            if inner.co_code == code.co_code and inner.co_consts == code.co_consts:
+                exact.append(node)
+            elif (inner.co_varnames, inner.co_names, inner.co_consts) == (code.co_varnames, code.co_names, code.co_consts):
+                similar.append(node)
+        if len(exact) == 1:
+            return exact[0].body
+        if not exact and len(similar) == 1:
+            return similar[0].body
         raise Unsupported("lambda not found in its source line")
     tree = ast.parse(src)
     fdef = tree.body[0]

@@ -203,15 +203,50 @@ class _Compiler:
         free = [c for c in unknowns if c not in solved_by]
         over = [e for e in range(len(self.eqs)) if e not in choice]
         if free or over:
-            lines = []
-            for c in free[:10]:
-                hint = " (is its port connected?)" if any("." in m[1] for m in self.class_members[c]) else ""
-                lines.append(f"nothing determines {self.where(c)}{hint}")
-            for e in over[:10]:
-                eq = self.eqs[e]
-                lines.append(f"over-determined: {eq.label} of {eq.owner} has no variable left to compute")
-            raise StructuralError("the composed system is structurally singular:\n  " + "\n  ".join(lines))
+            raise StructuralError(self._singularity_report(free, over, solved_by, choice))
         return choice
+
+    def _singularity_report(
+        self, free: list[int], over: list[int], solved_by: dict[int, int], choice: dict[int, int]
+    ) -> str:
+        """Name the whole under- and over-determined sets (Dulmage-Mendelsohn by alternating paths),
+        not just the variable or equation the matching happened to leave over."""
+        can_solve: dict[int, list[int]] = {}
+        for e, eq in enumerate(self.eqs):
+            for alt in eq.alts:
+                can_solve.setdefault(alt.target, []).append(e)
+        lines: list[str] = []
+        if over:
+            # equations reachable from an unmatched equation: e -> its candidate variables -> their equations
+            seen_e, todo = set(over), list(over)
+            while todo:
+                e = todo.pop()
+                for alt in self.eqs[e].alts:
+                    e2 = solved_by.get(alt.target)
+                    if e2 is not None and e2 not in seen_e:
+                        seen_e.add(e2)
+                        todo.append(e2)
+            owners = sorted({self.eqs[e].owner for e in seen_e})
+            variables = sorted({self.where(a.target) for e in seen_e for a in self.eqs[e].alts})
+            lines.append(
+                f"over-determined: {len(seen_e)} equation(s) of {'; '.join(owners)} compete for "
+                f"{len(seen_e) - len(over)} variable(s) ({', '.join(variables[:12])}) - two sources "
+                "imposing the same quantity, or rigidly coupled storage elements?"
+            )
+        if free:
+            seen_v, todo = set(free), list(free)
+            while todo:
+                c = todo.pop()
+                for e in can_solve.get(c, []):
+                    if e in choice:
+                        c2 = self.eqs[e].alts[choice[e]].target
+                        if c2 not in seen_v:
+                            seen_v.add(c2)
+                            todo.append(c2)
+            names = sorted(self.where(c) for c in seen_v)
+            hint = " (is a port left unconnected?)" if any(any("." in m[1] for m in self.class_members[c]) for c in free) else ""
+            lines.append(f"under-determined: nothing determines {', '.join(names[:12])}{hint}")
+        return "the composed system is structurally singular:\n  " + "\n  ".join(lines)
 
     def order(self, choice: dict[int, int]) -> list[int]:
         """Equations in evaluation order; refuse algebraic loops (Tarjan, iterative)."""

@@ -39,7 +39,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -165,14 +165,14 @@ class Component:
         Parameter values and state start values by name, in SI units.
     """
 
-    states: ClassVar[tuple[State, ...]] | tuple[State, ...] = ()
-    parameters: ClassVar[tuple[Parameter, ...]] | tuple[Parameter, ...] = ()
-    ports: ClassVar[tuple[Port, ...]] | tuple[Port, ...] = ()
-    inputs: ClassVar[tuple[Variable, ...]] | tuple[Variable, ...] = ()
-    variables: ClassVar[tuple[Variable, ...]] | tuple[Variable, ...] = ()
-    relations: ClassVar[tuple[Relation, ...]] | tuple[Relation, ...] = ()
-    derivatives: ClassVar[Mapping[str, Callable[..., float]]] | Mapping[str, Callable[..., float]] = {}
-    events: ClassVar[tuple[Event, ...]] | tuple[Event, ...] = ()
+    states: tuple[State, ...] = ()
+    parameters: tuple[Parameter, ...] = ()
+    ports: tuple[Port, ...] = ()
+    inputs: tuple[Variable, ...] = ()
+    variables: tuple[Variable, ...] = ()
+    relations: tuple[Relation, ...] = ()
+    derivatives: Mapping[str, Callable[..., float]] = {}
+    events: tuple[Event, ...] = ()
 
     def __init__(self, name: str, **values: Any) -> None:
         if not isinstance(name, str) or not _IDENT.match(name):

@@ -1,4 +1,4 @@
-"""Twin configuration files (TOML): schema, validation against the compiled model, unit conversion.
+"""Twin configuration files (TOML): the schema and its structural validation.
 
 A config names a registered twin, overrides parameters and start values (in any unit that converts
 to the one the model declares), gives the input signals and the simulation settings::
@@ -8,9 +8,9 @@ to the one the model declares), gives the input signals and the simulation setti
     name = "motor_A"                  # optional label (plot titles, records)
 
     [parameters]                      # full parameter names of the compiled model
-    "armature.R_ref" = 0.5            # a number is SI
-    "armature.L" = "5 mH"             # a string "<number> <unit>"
-    "housing.T_ref" = { value = 25, unit = "degC" }
+    "armature_R.R_ref" = 0.5          # a number is SI
+    "armature_L.L" = "5 mH"           # a string "<number> <unit>"
+    "armature_R.T_ref" = { value = 20, unit = "degC" }
 
     [initial]                         # state start values, same value forms
     "winding.T" = "25 degC"
@@ -33,10 +33,14 @@ to the one the model declares), gives the input signals and the simulation setti
     period = 30.0                     # optional: repeat the table with this period until the end
     unit = "V"                        # optional; values are converted to the input's SI unit
 
+Dotted names may be quoted (``"winding.C" = 50``) or not (``winding.C = 50``, which TOML reads as a
+nested table; it is flattened back into the full name).
+
 Validation happens in two stages. :func:`parse_config` checks the structure (pydantic, unknown keys
-refused); :func:`resolve` checks every name against the compiled model's layout (close matches are
-suggested), converts units and applies the model's bounds. Every problem is reported in one
-:class:`ConfigError` with the TOML key path (``parameters."winding.C"``) and what was expected.
+refused); :func:`~phystwin.records.resolve.resolve` checks every name against the compiled model's
+layout (close matches are suggested), converts units and applies the model's bounds. Every problem
+is reported in one :class:`ConfigError` with the TOML key path (``parameters."winding.C"``) and what
+was expected.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -78,7 +83,7 @@ def key_path(loc: Sequence[str | int]) -> str:
             continue
         text = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else json.dumps(part, ensure_ascii=False)
         out += f".{text}" if out else text
-    return out or "(top level)"
+    return out
 
 
 class ConfigError(ValueError):
@@ -312,6 +317,20 @@ class TwinConfig(_Section):
     simulation: SimulationSection = Field(default_factory=SimulationSection)  # type: ignore[arg-type]
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     _text: str = PrivateAttr("")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_unquoted_dotted_names(cls, data: Any) -> Any:
+        # In TOML an unquoted `winding.C = 5` is the nested table {winding = {C = 5}}; read it as the
+        # dotted name the user meant (a value table has `value` and `unit` keys, so this is unambiguous).
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for section in ("parameters", "initial"):
+            if isinstance(data.get(section), dict):
+                out[section] = _flatten(section, data[section])
+        return out
+
     _source: str = PrivateAttr("<string>")
 
     @property
@@ -328,6 +347,22 @@ class TwinConfig(_Section):
     def label(self) -> str:
         """The twin's name for titles and records: ``[twin] name``, else its type."""
         return self.twin.name or self.twin.type
+
+
+def _flatten(section: str, table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        items = (
+            _flatten(section, value, name + ".")
+            if isinstance(value, dict) and value and not {"value", "unit"} & set(value)
+            else {name: value}
+        )
+        for k, v in items.items():
+            if k in out:
+                raise PydanticCustomError("duplicate", "{key} is given twice", {"key": key_path((section, k))})
+            out[k] = v
+    return out
 
 
 _SECTIONS: dict[tuple[str, ...], type[BaseModel]] = {

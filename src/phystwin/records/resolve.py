@@ -167,7 +167,8 @@ class _Checker:
         if arr.size == spec.size and np.all(np.isfinite(arr)):
             shown = f"{arr[0]:g}" if arr.size == 1 else np.array2string(arr, precision=6)
             given = f" (given as {q})" if q.unit else ""
-            return f"expected a value {_bounds(spec)} {spec.unit}, got {shown} {spec.unit}{given}"
+            unit = "" if spec.unit in ("", "1") else f" {spec.unit}"
+            return f"expected a value {_bounds(spec)}{unit}, got {shown}{unit}{given}"
         return re.sub(r"^parameter '[^']*'( \[[^\]]*\])?: ", "", str(exc)) + f" [{spec.unit}]"
 
     def initial(self) -> dict[str, float]:

@@ -216,7 +216,8 @@ class _Parser:
 
     def exponent(self) -> int:
         tok = self.peek()
-        if tok is not None and tok[1] in ("^", "**"):
+        explicit = tok is not None and tok[1] in ("^", "**")
+        if explicit:
             self.take()
             tok = self.peek()
         sign = 1
@@ -229,6 +230,8 @@ class _Parser:
         if tok is not None and tok[0] == "num":
             self.take()
             return sign * int(tok[1])
+        if explicit:
+            raise UnitError(f"cannot read unit {self.text!r}: '^' must be followed by an integer exponent")
         return 1
 
 

@@ -8,11 +8,10 @@ Everything here is nopython-mode code called from the kernels in :mod:`rk4`, :mo
 * one dense-output representation shared by all three methods (see :func:`dense_eval`);
 * Hairer's automatic initial step size;
 * a small LU factorisation with partial pivoting (the stiff solver's iteration matrix);
-* saving at requested times, and event detection, location and firing.
+* argument validation.
 
-Functions that receive model functions (``rhs``, ``out``, ``ev``, ``act``) are compiled with
-``cache=False``: numba types a dispatcher argument by the identity of the dispatcher object, so a
-disk cache would miss in every new process and grow by one file per process.
+Saving and events are in :mod:`events`. Functions that receive model functions are compiled with
+``cache=False``: they are compiled into (and cached with) the kernels that call them.
 """
 
 from __future__ import annotations
@@ -58,13 +57,12 @@ EPS = 2.220446049250313e-16
 HMIN_FACTOR = 16.0 * EPS
 UNLIMITED = 4611686018427387904.0  # 2**62: "no limit" for step and event counts
 
-# Rows of the event work array G (6, ng).
+# Rows of the event work array G (5, ng).
 G_OLD = 0  # indicators at the current (accepted) time
 G_NEW = 1  # indicators at the end of the step just accepted
 G_A = 2  # left end of the location bracket
 G_B = 3  # right end of the location bracket
 G_M = 4  # trial point
-G_FROZEN = 5  # value a just-fired indicator is frozen at during its dead-time window
 
 
 @njit
@@ -103,6 +101,16 @@ def all_finite(a):  # type: ignore[no-untyped-def]
     s = 0.0
     for i in range(a.shape[0]):
         s += a[i] - a[i]
+    return s == 0.0
+
+
+@njit
+def all_finite2(A):  # type: ignore[no-untyped-def]
+    """True if every element of the 2-d array ``A`` is finite (see :func:`all_finite`)."""
+    s = 0.0
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            s += A[i, j] - A[i, j]
     return s == 0.0
 
 
@@ -342,291 +350,17 @@ def check_args(t0, t_end, x0, tab_t, tab_v, tab_kind, t_save, ev_dir, opts, X, Y
     return OK
 
 
-@njit(cache=False)
-def save_before(out, t_lim, R, told, hd, t_save, X, Y, stats, p, tab_t, tab_v, tab_kind, seg, ue):  # type: ignore[no-untyped-def]
-    """Save every pending point with ``t_save[i] < t_lim`` from the dense output of the current step.
-
-    A point equal to ``t_lim`` is left for the next step (where ``theta = 0`` reproduces the
-    state exactly): after a breakpoint or event it then sees the new inputs / reset state.
-    Outputs use the inputs of the step's segment at the save time.
-    """
-    ns = t_save.shape[0]
-    i = int(stats[S_SAVED])
-    ny = Y.shape[1]
-    while i < ns and t_save[i] < t_lim:
-        ts = t_save[i]
-        xi = X[i]
-        dense_eval(R, told, hd, ts, xi)
-        if ny > 0:
-            eval_inputs(tab_t, tab_v, tab_kind, seg, ts, ue)
-            yi = Y[i]
-            s = out(ts, xi, ue, p, yi)
-            if s != 0:
-                stats[S_SAVED] = i
-                return model_status(s)
-            if not all_finite(yi):
-                stats[S_SAVED] = i
-                return NONFINITE
-        i += 1
-    stats[S_SAVED] = i
-    return OK
-
-
-@njit(cache=False)
-def save_rest(out, t, x, t_save, X, Y, stats, p, tab_t, tab_v, tab_kind, seg, ue):  # type: ignore[no-untyped-def]
-    """Save every remaining point (all equal to the end time ``t``) with the state ``x``."""
-    ns = t_save.shape[0]
-    i = int(stats[S_SAVED])
-    ny = Y.shape[1]
-    while i < ns and t_save[i] <= t:
-        xi = X[i]
-        for k in range(x.shape[0]):
-            xi[k] = x[k]
-        if ny > 0:
-            eval_inputs(tab_t, tab_v, tab_kind, seg, t, ue)
-            yi = Y[i]
-            s = out(t, xi, ue, p, yi)
-            if s != 0:
-                stats[S_SAVED] = i
-                return model_status(s)
-            if not all_finite(yi):
-                stats[S_SAVED] = i
-                return NONFINITE
-        i += 1
-    stats[S_SAVED] = i
-    return OK
-
-
 @njit
-def crosses(ga, gb, d):  # type: ignore[no-untyped-def]
-    """Zero crossing from ``ga`` to ``gb`` in direction ``d`` (-1 falling, +1 rising, 0 both).
-
-    Rising means ``ga < 0 <= gb``; falling ``ga > 0 >= gb``. Leaving an exact zero is not a
-    crossing, so an indicator that stays at 0 after its event cannot fire again.
-    """
-    if d >= 0 and ga < 0.0 and gb >= 0.0:
-        return True
-    if d <= 0 and ga > 0.0 and gb <= 0.0:
-        return True
-    return False
-
-
-@njit
-def any_crossing(G, ra, rb, ev_dir):  # type: ignore[no-untyped-def]
-    """True if some indicator crosses between rows ``ra`` and ``rb`` of ``G``."""
-    for j in range(ev_dir.shape[0]):
-        if crosses(G[ra, j], G[rb, j], ev_dir[j]):
-            return True
-    return False
-
-
-@njit
-def event_tols(etol, t):  # type: ignore[no-untyped-def]
-    """``(bracket, window)``: location bracket width and the dead time after an event.
-
-    Events are bracketed to ``etol / 64`` (cheap: Illinois converges superlinearly) so that the
-    dead-time window ``etol`` after an event reliably covers the artificial re-crossing of the
-    fired indicator (e.g. a ball located slightly below the floor rises through it again right
-    after the bounce); both are kept above a few ulps of ``t``.
-    """
-    floor = 4.0 * EPS * max(abs(t), 1.0)
-    e = etol if etol > 0.0 else 1e-10 * max(abs(t), 1.0)
-    br = max(e / 64.0, floor)
-    return br, max(e, 64.0 * br)
-
-
-@njit(cache=False)
-def fire_events(act, ev, t, x, u, p, G, ev_dir, fired, until, window, ev_t, ev_k, stats, opts):  # type: ignore[no-untyped-def]
-    """Apply every event whose indicator crosses between rows G_A and G_B, in index order.
-
-    Logs each one, enforces the event limit (``min(opts[5], len(ev_t))``; before applying the
-    event that would exceed it), then re-evaluates the indicators after the resets into row
-    G_OLD (the reference for the next step) and opens a dead-time window for the fired ones.
-    """
-    ng = ev_dir.shape[0]
-    cap = opts[O_MAX_EVENTS]
-    if not (cap >= 0.0):
-        cap = UNLIMITED
-    cap = min(cap, float(ev_t.shape[0]))
-    for j in range(ng):
-        if crosses(G[G_A, j], G[G_B, j], ev_dir[j]):
-            n = stats[S_EVENTS]
-            if n + 1.0 > cap:
-                stats[S_T] = t
-                return MAX_EVENTS
-            k = int(n)
-            ev_t[k] = t
-            ev_k[k] = j
-            stats[S_EVENTS] = n + 1.0
-            s = act(t, x, u, p, j)
-            if s != 0:
-                stats[S_T] = t
-                return model_status(s)
-            fired[j] = 1
-    if not all_finite(x):
-        stats[S_T] = t
-        return NONFINITE
-    g0 = G[G_OLD]
-    s = ev(t, x, u, p, g0)
-    if s != 0:
-        stats[S_T] = t
-        return model_status(s)
-    until[0] = t + window
+def check_advance_args(t, x, u, dt, opts, work, stats):  # type: ignore[no-untyped-def]
+    """Validate the live-stepping arguments; set ``stats[0] = t``. Returns OK or BAD_ARGUMENT."""
+    if stats.shape[0] < N_STATS or opts.shape[0] < N_OPTS or work.shape[0] < 1:
+        return BAD_ARGUMENT
+    stats[S_T] = t
+    if not (math.isfinite(t) and math.isfinite(dt)) or dt < 0.0:
+        return BAD_ARGUMENT
+    if not (opts[O_H_FIXED] > 0.0):
+        rtol = opts[O_RTOL]
+        atol = opts[O_ATOL]
+        if not (rtol >= 0.0 and atol >= 0.0) or rtol + atol == 0.0:
+            return BAD_ARGUMENT
     return OK
-
-
-@njit(cache=False)
-def breakpoint_events(ev, act, t, x, u, p, G, ev_dir, fired, until, etol, ev_t, ev_k, stats, opts):  # type: ignore[no-untyped-def]
-    """Events caused by an input jump at breakpoint ``t`` (``u`` holds the new segment's inputs).
-
-    Compares the indicators at the end of the previous segment (row G_OLD) with their values
-    under the new inputs; crossings fire at ``t`` exactly. Returns ``(status, fired_any)``.
-    """
-    ng = ev_dir.shape[0]
-    if ng == 0:
-        return OK, False
-    gb = G[G_B]
-    s = ev(t, x, u, p, gb)
-    if s != 0:
-        stats[S_T] = t
-        return model_status(s), False
-    win = until[0] > t
-    hit = False
-    for j in range(ng):
-        G[G_A, j] = G[G_OLD, j]
-        if win and fired[j] == 1:
-            G[G_A, j] = gb[j]  # inside its dead time: not eligible
-        if crosses(G[G_A, j], gb[j], ev_dir[j]):
-            hit = True
-    if not hit:
-        copy_row(G, G_OLD, G_B)
-        return OK, False
-    if not win:
-        fill_int(fired, 0)
-    br, window = event_tols(etol, t)
-    return fire_events(act, ev, t, x, u, p, G, ev_dir, fired, until, window, ev_t, ev_k, stats, opts), True
-
-
-@njit(cache=False)
-def _eval_g(ev, tm, R, told, hd, xe, ue, p, tab_t, tab_v, tab_kind, seg, G, fired, tu):  # type: ignore[no-untyped-def]
-    """Indicators at ``tm`` on the dense output into row G_M (frozen ones replaced)."""
-    dense_eval(R, told, hd, tm, xe)
-    eval_inputs(tab_t, tab_v, tab_kind, seg, tm, ue)
-    gm = G[G_M]
-    s = ev(tm, xe, ue, p, gm)
-    if tm < tu:
-        for j in range(gm.shape[0]):
-            if fired[j] == 1:
-                gm[j] = G[G_FROZEN, j]
-    return s
-
-
-@njit(cache=False)
-def post_step(out, ev, act, told, hd, t_new, R, xn, p, tab_t, tab_v, tab_kind, seg, t_save, ev_dir, etol,
-              G, fired, until, X, Y, ev_t, ev_k, stats, opts, xe, ue):  # type: ignore[no-untyped-def]
-    """Events and saving after an accepted step ``[told, t_new]`` with dense output ``R``.
-
-    Row G_OLD must hold the indicators at ``told`` and row G_NEW those at ``t_new``.
-    Detection: sign changes between the step ends (in the requested direction). Location:
-    Illinois-modified regula falsi on the joint bracket (the component whose secant root is
-    earliest drives the update; a bracket end that stays twice has its weight halved), kept
-    ``bracket/2`` away from both ends, switching to bisection after 30 iterations, until the
-    bracket is narrower than ``etol / 64``; the event time is the bracket's right end (the
-    indicator has crossed there, so a no-op reset cannot re-trigger).
-
-    An indicator that fired at ``t_r`` is frozen at its value at ``t_r + window`` for earlier
-    times (dead time), which suppresses the artificial re-crossing just after a reset.
-
-    Returns ``(status, event_fired, t_res)``: without event, points before ``t_new`` are saved
-    and G_OLD takes G_NEW; with an event, points before it are saved and ``xn`` is overwritten
-    with the post-reset state at ``t_res``.
-    """
-    ng = ev_dir.shape[0]
-    tu = -np.inf
-    hit = False
-    if ng > 0:
-        for j in range(ng):
-            G[G_A, j] = G[G_OLD, j]
-            G[G_B, j] = G[G_NEW, j]
-        if until[0] > told:
-            tu = min(until[0], t_new)
-            if tu < t_new:
-                s = _eval_g(ev, tu, R, told, hd, xe, ue, p, tab_t, tab_v, tab_kind, seg, G, fired, -np.inf)
-                if s != 0:
-                    stats[S_T] = told
-                    return model_status(s), False, told
-                for j in range(ng):
-                    if fired[j] == 1:
-                        G[G_FROZEN, j] = G[G_M, j]
-                        G[G_A, j] = G[G_M, j]
-            else:
-                for j in range(ng):
-                    if fired[j] == 1:
-                        G[G_FROZEN, j] = G[G_NEW, j]
-                        G[G_A, j] = G[G_NEW, j]
-        hit = any_crossing(G, G_A, G_B, ev_dir)
-    if not hit:
-        s = save_before(out, t_new, R, told, hd, t_save, X, Y, stats, p, tab_t, tab_v, tab_kind, seg, ue)
-        if s != OK:
-            stats[S_T] = told
-            return s, False, told
-        if ng > 0:
-            copy_row(G, G_OLD, G_NEW)
-            if until[0] <= t_new:
-                fill_int(fired, 0)
-        return OK, False, t_new
-
-    br, window = event_tols(etol, t_new)
-    ta = told
-    tb = t_new
-    d = 0.5 * br
-    alph = 1.0
-    side_prev = 0
-    it = 0
-    while tb - ta > br and it < 200:
-        it += 1
-        if it <= 30:
-            maxfrac = 0.0
-            for j in range(ng):
-                if crosses(G[G_A, j], G[G_B, j], ev_dir[j]):
-                    den = abs(G[G_B, j] - alph * G[G_A, j])
-                    frac = abs(G[G_B, j]) / den if den > 0.0 else 0.5
-                    if frac > maxfrac:
-                        maxfrac = frac
-            tm = tb - (tb - ta) * maxfrac
-            if tm < ta + d:
-                tm = ta + d
-            if tm > tb - d:
-                tm = tb - d
-        else:
-            tm = 0.5 * (ta + tb)
-        s = _eval_g(ev, tm, R, told, hd, xe, ue, p, tab_t, tab_v, tab_kind, seg, G, fired, tu)
-        if s != 0:
-            stats[S_T] = told
-            return model_status(s), False, told
-        if any_crossing(G, G_A, G_M, ev_dir):
-            tb = tm
-            copy_row(G, G_B, G_M)
-            side = 2
-        else:
-            ta = tm
-            copy_row(G, G_A, G_M)
-            side = 1
-        if side == side_prev:
-            alph = alph * 2.0 if side == 1 else alph * 0.5
-        else:
-            alph = 1.0
-        side_prev = side
-
-    t_ev = tb
-    s = save_before(out, t_ev, R, told, hd, t_save, X, Y, stats, p, tab_t, tab_v, tab_kind, seg, ue)
-    if s != OK:
-        stats[S_T] = told
-        return s, False, told
-    if t_ev < t_new:
-        dense_eval(R, told, hd, t_ev, xn)
-    eval_inputs(tab_t, tab_v, tab_kind, seg, t_ev, ue)
-    if until[0] <= t_ev:
-        fill_int(fired, 0)
-    s = fire_events(act, ev, t_ev, xn, ue, p, G, ev_dir, fired, until, window, ev_t, ev_k, stats, opts)
-    return s, True, t_ev

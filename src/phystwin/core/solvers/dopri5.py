@@ -31,6 +31,7 @@ import numpy as np
 
 from phystwin._jit import njit
 from phystwin.core.input_tables import eval_inputs, segment_end, segment_of
+from phystwin.core.solvers._nb import ADVANCE_SIG, INTEGRATE_SIG, borrow, lazy_kernels
 from phystwin.core.solvers.common import (
     G_NEW,
     G_OLD,
@@ -47,9 +48,8 @@ from phystwin.core.solvers.common import (
     S_SAVED,
     S_T,
     all_finite,
-    any_crossing,
-    breakpoint_events,
     check_args,
+    check_advance_args,
     copy_row,
     err_norm,
     hmin_at,
@@ -58,10 +58,9 @@ from phystwin.core.solvers.common import (
     model_status,
     n_substeps,
     opt_limit,
-    post_step,
-    save_rest,
 )
-from phystwin.core.status import BAD_ARGUMENT, MAX_STEPS, NONFINITE, OK, STEP_UNDERFLOW
+from phystwin.core.solvers.events import any_crossing, breakpoint_events, post_step, save_rest
+from phystwin.core.status import MAX_STEPS, NONFINITE, OK, STEP_UNDERFLOW
 
 C2 = 0.2
 C3 = 0.3
@@ -107,62 +106,59 @@ FACC1 = 5.0  # largest step decrease: h / 5
 FACC2 = 0.1  # largest step increase: 10 h
 
 
-@njit(cache=False)
+
+@njit(cache=False, inline="always")
 def dopri5_step(rhs, t, x, h, u, p, k1, k2, k3, k4, k5, k6, k7, xs, xn, tab_t, tab_v, tab_kind, seg, uv, rtol, atol):  # type: ignore[no-untyped-def]
     """One trial step of size ``h`` from ``(t, x)``; ``k1`` must hold ``f(t, x)``.
 
     Fills ``k2..k7`` (``k7 = f(t + h, xn)``, reused as the next ``k1``: FSAL) and ``xn``.
     Inputs are re-evaluated at the stage times only if ``uv`` (a LINEAR input in this segment).
-    Returns ``(status, err)``; status NONFINITE (or a NaN ``err``) marks a trial to reject.
+    Returns ``(status, err)``: the raw model status (0 = ok) and the error norm (NaN if anything
+    is non-finite: the caller rejects such a trial).
     """
     n = x.shape[0]
+    err = np.nan
     for i in range(n):
         xs[i] = x[i] + h * A21 * k1[i]
     if uv:
         eval_inputs(tab_t, tab_v, tab_kind, seg, t + C2 * h, u)
     s = rhs(t + C2 * h, xs, u, p, k2)
-    if s != 0:
-        return model_status(s), np.nan
-    for i in range(n):
-        xs[i] = x[i] + h * (A31 * k1[i] + A32 * k2[i])
-    if uv:
-        eval_inputs(tab_t, tab_v, tab_kind, seg, t + C3 * h, u)
-    s = rhs(t + C3 * h, xs, u, p, k3)
-    if s != 0:
-        return model_status(s), np.nan
-    for i in range(n):
-        xs[i] = x[i] + h * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i])
-    if uv:
-        eval_inputs(tab_t, tab_v, tab_kind, seg, t + C4 * h, u)
-    s = rhs(t + C4 * h, xs, u, p, k4)
-    if s != 0:
-        return model_status(s), np.nan
-    for i in range(n):
-        xs[i] = x[i] + h * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i])
-    if uv:
-        eval_inputs(tab_t, tab_v, tab_kind, seg, t + C5 * h, u)
-    s = rhs(t + C5 * h, xs, u, p, k5)
-    if s != 0:
-        return model_status(s), np.nan
-    for i in range(n):
-        xs[i] = x[i] + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i] + A65 * k5[i])
-    if uv:
-        eval_inputs(tab_t, tab_v, tab_kind, seg, t + h, u)
-    s = rhs(t + h, xs, u, p, k6)
-    if s != 0:
-        return model_status(s), np.nan
-    for i in range(n):
-        xn[i] = x[i] + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i] + A76 * k6[i])
-    s = rhs(t + h, xn, u, p, k7)
-    if s != 0:
-        return model_status(s), np.nan
-    # Error vector into xs (no longer needed); the norm also turns a non-finite xn into NaN.
-    for i in range(n):
-        xs[i] = h * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i])
-    err = err_norm(xs, x, xn, rtol, atol)
-    if not all_finite(k7):
-        return NONFINITE, np.nan
-    return OK, err
+    if s == 0:
+        for i in range(n):
+            xs[i] = x[i] + h * (A31 * k1[i] + A32 * k2[i])
+        if uv:
+            eval_inputs(tab_t, tab_v, tab_kind, seg, t + C3 * h, u)
+        s = rhs(t + C3 * h, xs, u, p, k3)
+    if s == 0:
+        for i in range(n):
+            xs[i] = x[i] + h * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i])
+        if uv:
+            eval_inputs(tab_t, tab_v, tab_kind, seg, t + C4 * h, u)
+        s = rhs(t + C4 * h, xs, u, p, k4)
+    if s == 0:
+        for i in range(n):
+            xs[i] = x[i] + h * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i])
+        if uv:
+            eval_inputs(tab_t, tab_v, tab_kind, seg, t + C5 * h, u)
+        s = rhs(t + C5 * h, xs, u, p, k5)
+    if s == 0:
+        for i in range(n):
+            xs[i] = x[i] + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i] + A65 * k5[i])
+        if uv:
+            eval_inputs(tab_t, tab_v, tab_kind, seg, t + h, u)
+        s = rhs(t + h, xs, u, p, k6)
+    if s == 0:
+        for i in range(n):
+            xn[i] = x[i] + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i] + A76 * k6[i])
+        s = rhs(t + h, xn, u, p, k7)
+    if s == 0:
+        # Error vector into xs (free now); the norm turns a non-finite xn or k7 into NaN.
+        chk = 0.0
+        for i in range(n):
+            xs[i] = h * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i])
+            chk += k7[i] - k7[i]
+        err = err_norm(xs, x, xn, rtol, atol) + chk
+    return s, err
 
 
 @njit
@@ -193,45 +189,44 @@ def dopri5_control(err, h, facold, rejected):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=False)
-def dopri5_integrate(rhs, jac, out, ev, act, t0, t_end, x0, p, tab_t, tab_v, tab_kind,  # type: ignore[no-untyped-def]
-                     t_save, ev_dir, opts, X, Y, ev_t, ev_k, stats):
-    """Integrate with DOPRI5 from ``t0`` to ``t_end`` (batch kernel, see the package docstring).
+def _integrate_run(rhs, out, ev, act, t0, t_end, p, tab_t, tab_v, tab_kind, t_save, ev_dir, opts,  # type: ignore[no-untyped-def]
+                   X, Y, ev_t, ev_k, stats, x, xn, xs, xe, k1, k2, k3, k4, k5, k6, k7, R, u, ue, G, fired, until):
+    """The DOPRI5 batch loop on preallocated buffers; see :func:`dopri5_integrate_spec`.
 
-    Parameters
-    ----------
-    rhs, jac, out, ev, act : numba dispatchers
-        Model functions (``jac`` is unused by this explicit method).
-    t0, t_end : float
-        Time span, ``t_end >= t0``.
-    x0 : float64 (nx,)
-        Initial state.
-    p : any
-        Parameters, passed through to the model functions.
-    tab_t, tab_v, tab_kind : float64 (m,), float64 (m, nu), int64 (nu,)
-        Input table; the solver stops at every breakpoint.
-    t_save : float64 (ns,)
-        Sorted save times in ``[t0, t_end]``.
-    ev_dir : int64 (ng,)
-        Crossing direction per event indicator (-1, 0, +1).
-    opts : float64 (>= 8,)
-        ``[rtol, atol, h0, hmax, max_steps, max_events, h_fixed, event_tol]``.
-    X, Y : float64 (ns, nx), (ns, ny)
-        Saved states and outputs (written).
-    ev_t, ev_k : float64 (cap,), int64 (cap,)
-        Event log (written).
-    stats : float64 (8,)
-        ``[t_reached, accepted, rejected, n_rhs, n_jac, n_events, n_saved, n_lu]`` (written).
-
-    Returns
-    -------
-    int
-        Status code from :mod:`phystwin.core.status`.
+    Every array is re-borrowed first (see :func:`_nb.borrow`): the caller keeps the owners
+    alive for the duration of the call, and with a constant-null owner LLVM removes all
+    reference counting from the step loop.
     """
-    st = check_args(t0, t_end, x0, tab_t, tab_v, tab_kind, t_save, ev_dir, opts, X, Y, ev_t, ev_k, stats)
-    if st != OK:
-        return st
-    nx = x0.shape[0]
-    nu = tab_v.shape[1]
+    p = borrow(p)
+    tab_t = borrow(tab_t)
+    tab_v = borrow(tab_v)
+    tab_kind = borrow(tab_kind)
+    t_save = borrow(t_save)
+    ev_dir = borrow(ev_dir)
+    opts = borrow(opts)
+    X = borrow(X)
+    Y = borrow(Y)
+    ev_t = borrow(ev_t)
+    ev_k = borrow(ev_k)
+    stats = borrow(stats)
+    x = borrow(x)
+    xn = borrow(xn)
+    xs = borrow(xs)
+    xe = borrow(xe)
+    k1 = borrow(k1)
+    k2 = borrow(k2)
+    k3 = borrow(k3)
+    k4 = borrow(k4)
+    k5 = borrow(k5)
+    k6 = borrow(k6)
+    k7 = borrow(k7)
+    R = borrow(R)
+    u = borrow(u)
+    ue = borrow(ue)
+    G = borrow(G)
+    fired = borrow(fired)
+    until = borrow(until)
+    nx = x.shape[0]
     ng = ev_dir.shape[0]
     ns = t_save.shape[0]
     rtol = opts[O_RTOL]
@@ -241,27 +236,6 @@ def dopri5_integrate(rhs, jac, out, ev, act, t0, t_end, x0, p, tab_t, tab_v, tab
     hfix = opts[O_H_FIXED]
     fixed = hfix > 0.0
     etol = opts[O_EVENT_TOL]
-
-    x = np.empty(nx)
-    for i in range(nx):
-        x[i] = x0[i]
-    xn = np.empty(nx)
-    xs = np.empty(nx)
-    xe = np.empty(nx)
-    k1 = np.empty(nx)
-    k2 = np.empty(nx)
-    k3 = np.empty(nx)
-    k4 = np.empty(nx)
-    k5 = np.empty(nx)
-    k6 = np.empty(nx)
-    k7 = np.empty(nx)
-    R = np.zeros((5, nx))
-    u = np.empty(nu)
-    ue = np.empty(nu)
-    G = np.zeros((6, ng))
-    fired = np.zeros(ng, np.int64)
-    until = np.empty(1)
-    until[0] = -np.inf
 
     t = t0
     seg = segment_of(tab_t, t)
@@ -322,10 +296,12 @@ def dopri5_integrate(rhs, jac, out, ev, act, t0, t_end, x0, p, tab_t, tab_v, tab
                 # Land exactly on the breakpoint; stretch by up to 1% rather than leave a sliver.
                 last = t + 1.01 * h >= t_seg
                 hs = t_seg - t if last else h
-            s, err = dopri5_step(rhs, t, x, hs, u, p, k1, k2, k3, k4, k5, k6, k7, xs, xn, tab_t, tab_v, tab_kind, seg, uv, rtol, atol)
-            if s != OK and s != NONFINITE:
+            s, err = dopri5_step(rhs, t, x, hs, u, p, k1, k2, k3, k4, k5, k6, k7, xs, xn,
+                                 tab_t, tab_v, tab_kind, seg, uv, rtol, atol)
+            stats[S_RHS] += 6.0
+            if s != 0 and s != NONFINITE:
                 stats[S_T] = t
-                return s
+                return model_status(s)
             if s == NONFINITE or not (err == err):
                 if fixed:
                     stats[S_T] = t
@@ -347,7 +323,6 @@ def dopri5_integrate(rhs, jac, out, ev, act, t0, t_end, x0, p, tab_t, tab_v, tab
                     continue
             rejected = False
             stats[S_ACCEPTED] += 1.0
-            stats[S_RHS] += 6.0
             t_new = t_seg if last else t + hs
             if ng > 0:
                 if uv:
@@ -357,9 +332,10 @@ def dopri5_integrate(rhs, jac, out, ev, act, t0, t_end, x0, p, tab_t, tab_v, tab
                     stats[S_T] = t
                     return model_status(s)
             evd = False
+            t_res = t_new
             isv = int(stats[S_SAVED])
             if (isv < ns and t_save[isv] < t_new) or (
-                ng > 0 and (until[0] > t or any_crossing(G, G_OLD, G_NEW, ev_dir))
+                ng > 0 and any_crossing(G, G_OLD, G_NEW, ev_dir, fired, until[0] > t)
             ):
                 dopri5_dense(R, x, xn, k1, k3, k4, k5, k6, k7, hs)
                 s, evd, t_res = post_step(out, ev, act, t, hs, t_new, R, xn, p, tab_t, tab_v, tab_kind, seg,
@@ -371,11 +347,10 @@ def dopri5_integrate(rhs, jac, out, ev, act, t0, t_end, x0, p, tab_t, tab_v, tab
                 copy_row(G, G_OLD, G_NEW)
             for i in range(nx):
                 x[i] = xn[i]
+            t = t_res
             if evd:
-                t = t_res
                 need_f = True
             else:
-                t = t_new
                 for i in range(nx):
                     k1[i] = k7[i]
                 kstep += 1
@@ -404,23 +379,82 @@ def dopri5_integrate(rhs, jac, out, ev, act, t0, t_end, x0, p, tab_t, tab_v, tab
 
 
 @njit(cache=False)
-def dopri5_advance(rhs, jac, t, x, u, p, dt, opts, work, stats):  # type: ignore[no-untyped-def]
-    """Advance ``x`` in place from ``t`` to ``t + dt`` with DOPRI5, inputs ``u`` held constant.
+def dopri5_integrate_spec(rhs, jac, out, ev, act, t0, t_end, x0, p, tab_t, tab_v, tab_kind,  # type: ignore[no-untyped-def]
+                          t_save, ev_dir, opts, X, Y, ev_t, ev_k, stats):
+    """Integrate with DOPRI5 from ``t0`` to ``t_end`` (batch kernel).
 
-    Adaptive (``opts[0:2]`` tolerances) unless ``opts[6] = h_fixed > 0``, in which case
-    ``dt`` is split into ``ceil(dt / h_fixed)`` equal steps without error control.
-    ``work[0]`` carries the step-size proposal between calls (0 = automatic initial step).
-    ``stats[0]`` is set to the time reached; the counters in ``stats[1:]`` are incremented
-    (accumulated over calls). No events, no input table. ``jac`` is unused. Returns a status;
-    on failure ``x`` holds the state at ``stats[0]``.
+    Parameters
+    ----------
+    rhs, jac, out, ev, act : compiled model functions
+        See the package docstring (``jac`` is unused by this explicit method).
+    t0, t_end : float
+        Time span, ``t_end >= t0``.
+    x0 : float64 (nx,)
+        Initial state (not modified).
+    p : float64 (np,)
+        Parameters, passed through to the model functions.
+    tab_t, tab_v, tab_kind : float64 (m,), float64 (m, nu), int64 (nu,)
+        Input table; the solver never steps across a breakpoint.
+    t_save : float64 (ns,)
+        Sorted save times in ``[t0, t_end]``.
+    ev_dir : int64 (ng,)
+        Crossing direction per event indicator (-1 falling, 0 both, +1 rising).
+    opts : float64 (8,)
+        ``[rtol, atol, h0, hmax, max_steps, max_events, h_fixed, event_tol]``.
+    X, Y : float64 (ns, nx), (ns, ny)
+        Saved states and outputs (written).
+    ev_t, ev_k : float64 (cap,), int64 (cap,)
+        Event log (written).
+    stats : float64 (8,)
+        ``[t_reached, accepted, rejected, n_rhs, n_jac, n_events, n_saved, n_lu]`` (written).
+
+    Returns
+    -------
+    int
+        Status code from :mod:`phystwin.core.status`.
     """
-    if stats.shape[0] < 8 or opts.shape[0] < 8 or work.shape[0] < 1:
-        return BAD_ARGUMENT
-    stats[S_T] = t
-    if not (dt >= 0.0) or not (abs(dt) < np.inf) or not (abs(t) < np.inf):
-        return BAD_ARGUMENT
-    if dt == 0.0:
-        return OK
+    st = check_args(t0, t_end, x0, tab_t, tab_v, tab_kind, t_save, ev_dir, opts, X, Y, ev_t, ev_k, stats)
+    if st != OK:
+        return st
+    nx = x0.shape[0]
+    nu = tab_v.shape[1]
+    ng = ev_dir.shape[0]
+    # All work buffers once per call (the loop runs on borrowed views of them).
+    W = np.zeros((11, nx))
+    for i in range(nx):
+        W[0, i] = x0[i]
+    R = np.zeros((5, nx))
+    U = np.zeros((2, nu))
+    G = np.zeros((5, ng))
+    fired = np.zeros(ng, np.int64)
+    until = np.empty(1)
+    until[0] = -np.inf
+    return _integrate_run(rhs, out, ev, act, t0, t_end, p, tab_t, tab_v, tab_kind, t_save, ev_dir, opts, X, Y,
+                          ev_t, ev_k, stats, W[0], W[1], W[2], W[3], W[4], W[5], W[6], W[7], W[8], W[9], W[10],
+                          R, U[0], U[1], G, fired, until)
+
+
+@njit(cache=False)
+def _advance_run(rhs, t, x, u, p, dt, opts, work, stats, xn, xs, k1, k2, k3, k4, k5, k6, k7, tab_t, tab_v, tab_kind):  # type: ignore[no-untyped-def]
+    """The DOPRI5 live-stepping loop; see :func:`dopri5_advance_spec` (arrays re-borrowed as above)."""
+    x = borrow(x)
+    u = borrow(u)
+    p = borrow(p)
+    opts = borrow(opts)
+    work = borrow(work)
+    stats = borrow(stats)
+    xn = borrow(xn)
+    xs = borrow(xs)
+    k1 = borrow(k1)
+    k2 = borrow(k2)
+    k3 = borrow(k3)
+    k4 = borrow(k4)
+    k5 = borrow(k5)
+    k6 = borrow(k6)
+    k7 = borrow(k7)
+    tab_t = borrow(tab_t)
+    tab_v = borrow(tab_v)
+    tab_kind = borrow(tab_kind)
     nx = x.shape[0]
     rtol = opts[O_RTOL]
     atol = opts[O_ATOL]
@@ -428,20 +462,6 @@ def dopri5_advance(rhs, jac, t, x, u, p, dt, opts, work, stats):  # type: ignore
     max_steps = opt_limit(opts[O_MAX_STEPS])
     hfix = opts[O_H_FIXED]
     fixed = hfix > 0.0
-    if not fixed and (not (rtol >= 0.0 and atol >= 0.0) or rtol + atol == 0.0):
-        return BAD_ARGUMENT
-    k1 = np.empty(nx)
-    k2 = np.empty(nx)
-    k3 = np.empty(nx)
-    k4 = np.empty(nx)
-    k5 = np.empty(nx)
-    k6 = np.empty(nx)
-    k7 = np.empty(nx)
-    xn = np.empty(nx)
-    xs = np.empty(nx)
-    tab_t = np.zeros(1)
-    tab_v = np.zeros((1, u.shape[0]))
-    tab_kind = np.zeros(u.shape[0], np.int64)
     t_end = t + dt
     s = rhs(t, x, u, p, k1)
     stats[S_RHS] += 1.0
@@ -449,8 +469,8 @@ def dopri5_advance(rhs, jac, t, x, u, p, dt, opts, work, stats):  # type: ignore
         return model_status(s)
     if not all_finite(k1) or not all_finite(x):
         return NONFINITE
-    nfix = n_substeps(dt, hfix) if fixed else 0
-    hfx = dt / nfix if fixed else 0.0
+    nfix = n_substeps(dt, hfix) if fixed else 1
+    hfx = dt / nfix
     h = work[0]
     if not fixed and not (h > 0.0):
         h = opts[O_H0]
@@ -482,10 +502,12 @@ def dopri5_advance(rhs, jac, t, x, u, p, dt, opts, work, stats):  # type: ignore
             hprop = h
             last = t + 1.01 * h >= t_end
             hs = t_end - t if last else h
-        s, err = dopri5_step(rhs, t, x, hs, u, p, k1, k2, k3, k4, k5, k6, k7, xs, xn, tab_t, tab_v, tab_kind, 0, False, rtol, atol)
-        if s != OK and s != NONFINITE:
+        s, err = dopri5_step(rhs, t, x, hs, u, p, k1, k2, k3, k4, k5, k6, k7, xs, xn,
+                             tab_t, tab_v, tab_kind, 0, False, rtol, atol)
+        stats[S_RHS] += 6.0
+        if s != 0 and s != NONFINITE:
             stats[S_T] = t
-            return s
+            return model_status(s)
         if s == NONFINITE or not (err == err):
             if fixed:
                 stats[S_T] = t
@@ -506,10 +528,8 @@ def dopri5_advance(rhs, jac, t, x, u, p, dt, opts, work, stats):  # type: ignore
                 continue
         rejected = False
         stats[S_ACCEPTED] += 1.0
-        stats[S_RHS] += 6.0
         for i in range(nx):
             x[i] = xn[i]
-        for i in range(nx):
             k1[i] = k7[i]
         t = t_end if last else t + hs
         kstep += 1
@@ -522,3 +542,30 @@ def dopri5_advance(rhs, jac, t, x, u, p, dt, opts, work, stats):  # type: ignore
     return OK
 
 
+@njit(cache=False)
+def dopri5_advance_spec(rhs, jac, t, x, u, p, dt, opts, work, stats):  # type: ignore[no-untyped-def]
+    """Advance ``x`` in place from ``t`` to ``t + dt`` with DOPRI5, inputs ``u`` held constant.
+
+    Adaptive (tolerances ``opts[0:2]``) unless ``opts[6] = h_fixed > 0``: then ``dt`` is split
+    into ``ceil(dt / h_fixed)`` equal steps without error control. ``work[0]`` carries the
+    step-size proposal between calls (0 = automatic initial step). ``stats[0]`` is set to the
+    time reached; the counters ``stats[1:]`` are incremented (accumulated over calls). No events,
+    no input table; ``jac`` is unused. On failure ``x`` holds the state at ``stats[0]``.
+    """
+    st = check_advance_args(t, x, u, dt, opts, work, stats)
+    if st != OK or dt == 0.0:
+        return st
+    nx = x.shape[0]
+    nu = u.shape[0]
+    W = np.empty((9, nx))
+    tab_t = np.zeros(1)
+    tab_v = np.zeros((1, nu))
+    tab_kind = np.zeros(nu, np.int64)
+    return _advance_run(rhs, t, x, u, p, dt, opts, work, stats, W[0], W[1], W[2], W[3], W[4], W[5], W[6], W[7],
+                        W[8], tab_t, tab_v, tab_kind)
+
+
+__getattr__ = lazy_kernels(
+    __name__,
+    {"dopri5_integrate": (dopri5_integrate_spec, INTEGRATE_SIG), "dopri5_advance": (dopri5_advance_spec, ADVANCE_SIG)},
+)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import ClassVar
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -155,7 +154,7 @@ class LiIonCell(Component):
         ),
         Relation({"P_loss": _joule}, "Joule loss"),
     )
-    derivatives: ClassVar[dict[str, Callable[..., float]]] = {
+    derivatives = {
         "SOC": lambda i_dis, Q_Ah: -i_dis / (3600.0 * Q_Ah),
         "v1": lambda i_dis, v1, R1, C1: (i_dis - v1 / R1) / C1,
         "v2": lambda i_dis, v2, R2, C2: (i_dis - v2 / R2) / C2,

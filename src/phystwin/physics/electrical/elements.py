@@ -17,9 +17,6 @@ compiler; break them with a state (an inductor or capacitor) or lump the resisto
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import ClassVar
-
 from phystwin.physics.component import Component, Parameter, Relation, State, Variable
 from phystwin.physics.mechanical._common import HEAT_RELATION
 from phystwin.physics.ports import HeatPort, Pin, Port
@@ -209,7 +206,7 @@ class Inductor(Component):
         CONTINUITY,
         Relation({"E": lambda L, i: 0.5 * L * i * i}, "magnetic energy"),
     )
-    derivatives: ClassVar[dict[str, Callable[..., float]]] = {"i": lambda v, L: v / L}
+    derivatives = {"i": lambda v, L: v / L}
 
 
 class Capacitor(Component):
@@ -250,7 +247,7 @@ class Capacitor(Component):
         CONTINUITY,
         Relation({"E": lambda C, v: 0.5 * C * v * v}, "electric energy"),
     )
-    derivatives: ClassVar[dict[str, Callable[..., float]]] = {"v": lambda i, C: i / C}
+    derivatives = {"v": lambda i, C: i / C}
 
 
 class VoltageSource(Component):

@@ -20,8 +20,6 @@ them through a :class:`Spring`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import ClassVar
 
 from phystwin._jit import njit
 from phystwin.physics.component import Component, Parameter, Relation, State, Variable
@@ -128,7 +126,7 @@ class Inertia(Component):
         Relation({"flange_b.w": lambda w: w}, "flange_b turns with the body"),
         Relation({"E": lambda J, w: 0.5 * J * w * w}, "kinetic energy"),
     )
-    derivatives: ClassVar[dict[str, Callable[..., float]]] = {
+    derivatives = {
         "phi": lambda w: w,
         "w": lambda flange_a_tau, flange_b_tau, J: (flange_a_tau + flange_b_tau) / J,
     }
@@ -179,9 +177,7 @@ class Spring(Component):
         _TAU_THROUGH,
         Relation({"E": lambda c, phi_rel: 0.5 * c * phi_rel * phi_rel}, "elastic energy"),
     )
-    derivatives: ClassVar[dict[str, Callable[..., float]]] = {
-        "phi_rel": lambda flange_a_w, flange_b_w: flange_a_w - flange_b_w
-    }
+    derivatives = {"phi_rel": lambda flange_a_w, flange_b_w: flange_a_w - flange_b_w}
 
 
 class Damper(LossyElement):

@@ -13,9 +13,6 @@ lump them into one :class:`Mass`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import ClassVar
-
 from phystwin.physics.component import Component, Parameter, Relation, State, Variable
 from phystwin.physics.mechanical._common import LossyElement
 from phystwin.physics.ports import TranslationalFlange
@@ -106,7 +103,7 @@ class Mass(Component):
         Relation({"flange_b.v": lambda v: v}, "flange_b moves with the mass"),
         Relation({"E": lambda m, v: 0.5 * m * v * v}, "kinetic energy"),
     )
-    derivatives: ClassVar[dict[str, Callable[..., float]]] = {
+    derivatives = {
         "s": lambda v: v,
         "v": lambda flange_a_f, flange_b_f, m: (flange_a_f + flange_b_f) / m,
     }
@@ -157,9 +154,7 @@ class TranslationalSpring(Component):
         _F_THROUGH,
         Relation({"E": lambda c, s_rel: 0.5 * c * s_rel * s_rel}, "elastic energy"),
     )
-    derivatives: ClassVar[dict[str, Callable[..., float]]] = {
-        "s_rel": lambda flange_a_v, flange_b_v: flange_a_v - flange_b_v
-    }
+    derivatives = {"s_rel": lambda flange_a_v, flange_b_v: flange_a_v - flange_b_v}
 
 
 class TranslationalDamper(LossyElement):
