@@ -207,7 +207,7 @@ def _run_simulation(
 
 @app.command()
 def simulate(
-    config: Annotated[Path, typer.Argument(help="Twin config file (TOML).", show_default=False)],
+    config: Annotated[Path, typer.Argument(help="Twin config file (TOML).", show_default=False, metavar="CONFIG.toml")],
     duration: Annotated[
         str | None,
         typer.Option("--duration", "-d", help="Simulated time (overrides the config): 3600, '90 min', '2 h'."),
@@ -270,9 +270,11 @@ def list_twins() -> None:
 
 @app.command()
 def template(
-    twin_type: Annotated[str, typer.Argument(help="A registered twin (see 'phystwin twins').", show_default=False)],
+    twin_type: Annotated[
+        str, typer.Argument(help="A registered twin (see 'phystwin twins').", show_default=False, metavar="TYPE")
+    ],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: print to stdout).")] = None,
-    duration: Annotated[float, typer.Option(help="Duration to put in the config [s].")] = 10.0,
+    duration: Annotated[float, typer.Option(help="Duration to put in the config, in seconds.")] = 10.0,
 ) -> None:
     """Print (or write) a complete config for a twin with every default and unit spelled out."""
     from phystwin.records.config import suggest

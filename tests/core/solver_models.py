@@ -85,11 +85,11 @@ def osc_out(t, x, u, p, y):  # type: ignore[no-untyped-def]
     return 0
 
 
-# Van der Pol, mu = p[0]
+# Van der Pol x'' = mu (1 - x^2) x' - x, mu = p[0] (relaxation period ~(3 - 2 ln 2) mu)
 @njit
 def vdp_rhs(t, x, u, p, dx):  # type: ignore[no-untyped-def]
     dx[0] = x[1]
-    dx[1] = p[0] * ((1.0 - x[0] * x[0]) * x[1] - x[0])
+    dx[1] = p[0] * (1.0 - x[0] * x[0]) * x[1] - x[0]
     return 0
 
 
@@ -97,8 +97,21 @@ def vdp_rhs(t, x, u, p, dx):  # type: ignore[no-untyped-def]
 def vdp_jac(t, x, u, p, J):  # type: ignore[no-untyped-def]
     J[0, 0] = 0.0
     J[0, 1] = 1.0
-    J[1, 0] = p[0] * (-2.0 * x[0] * x[1] - 1.0)
+    J[1, 0] = -2.0 * p[0] * x[0] * x[1] - 1.0
     J[1, 1] = p[0] * (1.0 - x[0] * x[0])
+    return 0
+
+
+# Logistic growth x' = x (1 - x): smooth, nonlinear, closed form (convergence orders)
+@njit
+def logistic_rhs(t, x, u, p, dx):  # type: ignore[no-untyped-def]
+    dx[0] = x[0] * (1.0 - x[0])
+    return 0
+
+
+@njit
+def logistic_jac(t, x, u, p, J):  # type: ignore[no-untyped-def]
+    J[0, 0] = 1.0 - 2.0 * x[0]
     return 0
 
 
@@ -260,6 +273,12 @@ def nan_rhs(t, x, u, p, dx):  # type: ignore[no-untyped-def]
 
 
 @njit
+def minus_one_jac(t, x, u, p, J):  # type: ignore[no-untyped-def]
+    J[0, 0] = -1.0
+    return 0
+
+
+@njit
 def blowup_rhs(t, x, u, p, dx):  # type: ignore[no-untyped-def]
     dx[0] = x[0] * x[0]
     return 0
@@ -283,15 +302,16 @@ DAHLQUIST = Model(dahl_rhs, dahl_jac, nothing, nothing, no_act)
 OSCILLATOR = Model(osc_rhs, osc_jac, osc_out, nothing, no_act)
 VDP = Model(vdp_rhs, vdp_jac, nothing, nothing, no_act)
 LOTKA = Model(lv_rhs, lv_jac, nothing, nothing, no_act)
+LOGISTIC = Model(logistic_rhs, logistic_jac, nothing, nothing, no_act)
 FORCED = Model(forced_rhs, forced_jac, nothing, nothing, no_act)
 LAG = Model(lag_rhs, lag_jac, lag_out, nothing, no_act)
 INTEGRATOR = Model(integ_rhs, zero_jac, integ_out, nothing, no_act)
 BALL = Model(ball_rhs, ball_jac, nothing, ball_ev, ball_act)
 THERMOSTAT = Model(thermo_rhs, thermo_jac, nothing, thermo_ev, thermo_act)
 THRESHOLD = Model(thr_rhs, zero_jac, nothing, thr_ev, thr_act)
-NAN = Model(nan_rhs, dahl_jac, nothing, nothing, no_act)
+NAN = Model(nan_rhs, minus_one_jac, nothing, nothing, no_act)
 BLOWUP = Model(blowup_rhs, blowup_jac, nothing, nothing, no_act)
-FAILING = Model(failing_rhs, dahl_jac, nothing, nothing, no_act)
+FAILING = Model(failing_rhs, minus_one_jac, nothing, nothing, no_act)
 
 
 @dataclass
@@ -309,14 +329,37 @@ class Result:
         return float(self.stats[0])
 
 
-def options(rtol: float = 1e-8, atol: float = 1e-10, h0: float = 0.0, hmax: float = 0.0, max_steps: float = 0.0,
-            max_events: float = 1000.0, h: float = 0.0, event_tol: float = 1e-12, extra: tuple[float, ...] = ()) -> np.ndarray:
+def options(
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    h0: float = 0.0,
+    hmax: float = 0.0,
+    max_steps: float = 0.0,
+    max_events: float = 1000.0,
+    h: float = 0.0,
+    event_tol: float = 1e-12,
+    extra: tuple[float, ...] = (),
+) -> np.ndarray:
+    """The ``opts`` vector of the kernel contract (``extra``: optional trailing entries)."""
     return np.array([rtol, atol, h0, hmax, max_steps, max_events, h, event_tol, *extra], dtype=np.float64)
 
 
-def integrate(method: str, model: Model, x0: Any, p: Any, t_end: float, t_save: Any, *, t0: float = 0.0,
-              ny: int = 0, table: tuple[Any, Any, Any] | None = None, ev_dir: Any = (), ev_cap: int = 1000,
-              opts: np.ndarray | None = None, **kw: Any) -> Result:
+def integrate(
+    method: str,
+    model: Model,
+    x0: Any,
+    p: Any,
+    t_end: float,
+    t_save: Any,
+    *,
+    t0: float = 0.0,
+    ny: int = 0,
+    table: tuple[Any, Any, Any] | None = None,
+    ev_dir: Any = (),
+    ev_cap: int = 1000,
+    opts: np.ndarray | None = None,
+    **kw: Any,
+) -> Result:
     """Run ``<method>_integrate`` with contract-conforming arrays."""
     x0 = np.ascontiguousarray(x0, dtype=np.float64)
     p = np.ascontiguousarray(p, dtype=np.float64)
@@ -336,14 +379,58 @@ def integrate(method: str, model: Model, x0: Any, p: Any, t_end: float, t_save: 
     ev_k = np.full(ev_cap, -1, dtype=np.int64)
     stats = np.zeros(8)
     kernel = getattr(solvers, f"{method}_integrate")
-    status = int(kernel(model.rhs, model.jac, model.out, model.ev, model.act, float(t0), float(t_end), x0, p,
-                        tab_t, tab_v, tab_kind, t_save, ev_dir, opts, X, Y, ev_t, ev_k, stats))
+    status = int(
+        kernel(
+            model.rhs,
+            model.jac,
+            model.out,
+            model.ev,
+            model.act,
+            float(t0),
+            float(t_end),
+            x0,
+            p,
+            tab_t,
+            tab_v,
+            tab_kind,
+            t_save,
+            ev_dir,
+            opts,
+            X,
+            Y,
+            ev_t,
+            ev_k,
+            stats,
+        )
+    )
     n = min(int(stats[5]), ev_cap)
     return Result(status, X, Y, ev_t[:n], ev_k[:n], stats, opts)
 
 
-def advance(method: str, model: Model, t: float, x: np.ndarray, u: Any, p: Any, dt: float, opts: np.ndarray,
-            work: np.ndarray, stats: np.ndarray) -> int:
+def advance(
+    method: str,
+    model: Model,
+    t: float,
+    x: np.ndarray,
+    u: Any,
+    p: Any,
+    dt: float,
+    opts: np.ndarray,
+    work: np.ndarray,
+    stats: np.ndarray,
+) -> int:
     kernel = getattr(solvers, f"{method}_advance")
-    return int(kernel(model.rhs, model.jac, float(t), x, np.ascontiguousarray(u, dtype=np.float64),
-                      np.ascontiguousarray(p, dtype=np.float64), float(dt), opts, work, stats))
+    return int(
+        kernel(
+            model.rhs,
+            model.jac,
+            float(t),
+            x,
+            np.ascontiguousarray(u, dtype=np.float64),
+            np.ascontiguousarray(p, dtype=np.float64),
+            float(dt),
+            opts,
+            work,
+            stats,
+        )
+    )

@@ -10,6 +10,7 @@ from solver_models import (
     FORCED,
     INTEGRATOR,
     LAG,
+    LOGISTIC,
     LOTKA,
     METHODS,
     OSCILLATOR,
@@ -25,8 +26,15 @@ LV_X0 = np.array([1.0, 1.0])
 
 
 def lv_reference(t_eval: np.ndarray, x0: np.ndarray = LV_X0) -> np.ndarray:
-    sol = solve_ivp(lambda t, x: [LV_P[0] * x[0] - LV_P[1] * x[0] * x[1], -LV_P[2] * x[1] + LV_P[3] * x[0] * x[1]],
-                    (0.0, float(t_eval[-1])), x0, method="DOP853", rtol=1e-13, atol=1e-15, t_eval=t_eval)
+    sol = solve_ivp(
+        lambda t, x: [LV_P[0] * x[0] - LV_P[1] * x[0] * x[1], -LV_P[2] * x[1] + LV_P[3] * x[0] * x[1]],
+        (0.0, float(t_eval[-1])),
+        x0,
+        method="DOP853",
+        rtol=1e-13,
+        atol=1e-15,
+        t_eval=t_eval,
+    )
     assert sol.success
     return sol.y.T
 
@@ -86,8 +94,15 @@ def test_agreement_with_scipy_dop853(method: str, rtol: float) -> None:
     scale = atol + rtol * np.abs(ref)
     ours = (np.abs(r.X - ref) / scale).max()
     assert ours < 25.0, ours
-    rk45 = solve_ivp(lambda t, x: [LV_P[0] * x[0] - LV_P[1] * x[0] * x[1], -LV_P[2] * x[1] + LV_P[3] * x[0] * x[1]],
-                     (0.0, 5.0), LV_X0, method="RK45", rtol=rtol, atol=atol, t_eval=ts)
+    rk45 = solve_ivp(
+        lambda t, x: [LV_P[0] * x[0] - LV_P[1] * x[0] * x[1], -LV_P[2] * x[1] + LV_P[3] * x[0] * x[1]],
+        (0.0, 5.0),
+        LV_X0,
+        method="RK45",
+        rtol=rtol,
+        atol=atol,
+        t_eval=ts,
+    )
     theirs = (np.abs(rk45.y.T - ref) / scale).max()
     assert ours < 2.0 * theirs + 1.0, (ours, theirs)
 
@@ -100,25 +115,27 @@ def test_rk4_agrees_with_scipy() -> None:
 
 
 def test_rodas_van_der_pol_stiff() -> None:
-    """mu = 1000 (very stiff) against scipy's Radau at rtol 1e-10."""
+    """mu = 1000 (very stiff, relaxation period ~1614) against scipy's Radau at rtol 1e-10."""
     mu = 1000.0
-    t_end = 2000.0
-    ts = np.linspace(0.0, t_end, 41)
+    t_end = 3000.0
+    ts = np.linspace(0.0, t_end, 61)
     r = integrate("rodas", VDP, [2.0, 0.0], [mu], t_end, ts, rtol=1e-8, atol=1e-10)
     assert r.status == OK
-    assert r.stats[1] < 20000  # an explicit method would need ~1e7 steps
+    assert r.stats[1] < 20000  # an explicit method needs millions of steps here
 
     def f(t: float, x: np.ndarray) -> list[float]:
-        return [x[1], mu * ((1.0 - x[0] ** 2) * x[1] - x[0])]
+        return [x[1], mu * (1.0 - x[0] ** 2) * x[1] - x[0]]
 
     def jac(t: float, x: np.ndarray) -> list[list[float]]:
-        return [[0.0, 1.0], [mu * (-2.0 * x[0] * x[1] - 1.0), mu * (1.0 - x[0] ** 2)]]
+        return [[0.0, 1.0], [-2.0 * mu * x[0] * x[1] - 1.0, mu * (1.0 - x[0] ** 2)]]
 
     ref = solve_ivp(f, (0.0, t_end), [2.0, 0.0], method="Radau", rtol=1e-10, atol=1e-12, jac=jac, t_eval=ts)
     assert ref.success
-    np.testing.assert_allclose(r.X[:, 0], ref.y[0], atol=1e-5)
-    # x1 jumps by ~1e3 in the fast transitions: compare relative to its scale.
-    np.testing.assert_allclose(r.X[:, 1], ref.y[1], atol=1e-5 * np.abs(ref.y[1]).max())
+    # Away from the fast jumps (where a 1e-9 timing difference is a large state difference).
+    calm = np.abs(ref.y[1]) < 1.0
+    assert calm.sum() > 50
+    np.testing.assert_allclose(r.X[calm, 0], ref.y[0][calm], rtol=1e-5)
+    np.testing.assert_allclose(r.X[calm, 1], ref.y[1][calm], rtol=1e-4, atol=1e-7)
 
 
 def observed_order(method: str, model, x0, p, t_end: float, ref: np.ndarray, steps: list[int], extra=()) -> float:  # type: ignore[no-untyped-def]
@@ -135,24 +152,27 @@ def observed_order(method: str, model, x0, p, t_end: float, ref: np.ndarray, ste
     return float(slope)
 
 
-@pytest.mark.parametrize(("method", "order", "steps"), [
-    ("rk4", 4, [20, 40, 80, 160]),
-    ("dopri5", 5, [20, 40, 80, 160]),
-    ("rodas", 4, [40, 80, 160, 320]),
-])
-def test_convergence_order(method: str, order: int, steps: list[int]) -> None:
-    """Fixed-step mode (opts[6]); the fitted slope of log(error) over log(h) is the order."""
-    t_end = 4.0
-    ref = lv_reference(np.array([0.0, t_end]))[-1]
-    slope = observed_order(method, LOTKA, LV_X0, LV_P, t_end, ref, steps, extra=(1.0,))
+@pytest.mark.parametrize(("method", "order"), [("rk4", 4), ("dopri5", 5), ("rodas", 4)])
+def test_convergence_order(method: str, order: int) -> None:
+    """Fixed-step mode (opts[6]) on the logistic equation; the fitted slope of log(error) over
+    log(h) is the order (measured: RK4 3.94, DOPRI5 5.23, Rodas4 4.15)."""
+    t_end = 3.0
+    exact = 1.0 / (1.0 + 9.0 * np.exp(-t_end))
+    slope = observed_order(method, LOGISTIC, [0.1], [0.0], t_end, np.array([exact]), [8, 16, 32, 64], extra=(1.0,))
     assert abs(slope - order) < 0.3, slope
 
 
 def test_rodas_order_non_autonomous() -> None:
     """Explicit time dependence goes through the df/dt difference and keeps order 4."""
     t_end = 3.0
-    sol = solve_ivp(lambda t, x: [x[1], -x[0] - 0.1 * x[1] + np.sin(2 * t)], (0, t_end), [1.0, 0.0],
-                    method="DOP853", rtol=1e-13, atol=1e-15)
+    sol = solve_ivp(
+        lambda t, x: [x[1], -x[0] - 0.1 * x[1] + np.sin(2 * t)],
+        (0, t_end),
+        [1.0, 0.0],
+        method="DOP853",
+        rtol=1e-13,
+        atol=1e-15,
+    )
     slope = observed_order("rodas", FORCED, [1.0, 0.0], [0.0], t_end, sol.y[:, -1], [30, 60, 120, 240])
     assert abs(slope - 4) < 0.3, slope
 
@@ -162,8 +182,19 @@ def test_step_input_at_breakpoint(method: str) -> None:
     """HOLD input 0 -> 1 at t = 1: visible at t = 1 in the outputs, and not smeared by a step."""
     tab = (np.array([0.0, 1.0]), np.array([[0.0], [1.0]]), np.array([0]))
     ts = np.array([0.0, 0.5, 1.0, 1.0 + 1e-9, 1.5, 2.0, 3.0])
-    r = integrate(method, LAG, [0.0], [0.5], 3.0, ts, ny=2, table=tab, rtol=1e-10, atol=1e-12,
-                  **({"h": 0.01} if method == "rk4" else {}))
+    r = integrate(
+        method,
+        LAG,
+        [0.0],
+        [0.5],
+        3.0,
+        ts,
+        ny=2,
+        table=tab,
+        rtol=1e-10,
+        atol=1e-12,
+        **({"h": 0.01} if method == "rk4" else {}),
+    )
     assert r.status == OK
     exact = np.where(ts < 1.0, 0.0, 1.0 - np.exp(-(ts - 1.0) / 0.5))
     np.testing.assert_allclose(r.X[:, 0], exact, atol=1e-8)
@@ -175,8 +206,9 @@ def test_step_input_at_breakpoint(method: str) -> None:
 def test_breakpoint_at_start_and_end(method: str) -> None:
     """Breakpoints at t0 and t_end use the new segment; save points there are exact."""
     tab = (np.array([0.0, 2.0]), np.array([[3.0], [-1.0]]), np.array([0]))
-    r = integrate(method, INTEGRATOR, [0.0], [0.0], 2.0, [0.0, 2.0], ny=1, table=tab,
-                  **({"h": 0.1} if method == "rk4" else {}))
+    r = integrate(
+        method, INTEGRATOR, [0.0], [0.0], 2.0, [0.0, 2.0], ny=1, table=tab, **({"h": 0.1} if method == "rk4" else {})
+    )
     assert r.status == OK
     np.testing.assert_allclose(r.X[:, 0], [0.0, 6.0], rtol=1e-12)
     np.testing.assert_array_equal(r.Y[:, 0], [3.0, -1.0])
@@ -196,8 +228,19 @@ def test_piecewise_linear_input(method: str) -> None:
             return 1.0 + 2.0 * s - 0.75 * s * s
         return 1.0 + 4.0 - 3.0 - (t - 3.0)
 
-    r = integrate(method, INTEGRATOR, [0.0], [0.0], 4.0, ts, ny=1, table=tab, rtol=1e-10, atol=1e-12,
-                  **({"h": 0.05} if method == "rk4" else {}))
+    r = integrate(
+        method,
+        INTEGRATOR,
+        [0.0],
+        [0.0],
+        4.0,
+        ts,
+        ny=1,
+        table=tab,
+        rtol=1e-10,
+        atol=1e-12,
+        **({"h": 0.05} if method == "rk4" else {}),
+    )
     assert r.status == OK
     np.testing.assert_allclose(r.X[:, 0], [exact(t) for t in ts], atol=1e-9)
     np.testing.assert_allclose(r.Y[:, 0], np.interp(ts, tab[0], tab[1][:, 0]), atol=1e-12)

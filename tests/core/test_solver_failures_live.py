@@ -102,7 +102,8 @@ def test_kernel_returns_instead_of_hanging(tmp_path: Path) -> None:
     here = Path(__file__).resolve().parent
     src = Path(__file__).resolve().parents[2] / "src"
     script = tmp_path / "hang.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import sys
         sys.path[:0] = [{str(here)!r}, {str(src)!r}]
         import numpy as np
@@ -112,7 +113,8 @@ def test_kernel_returns_instead_of_hanging(tmp_path: Path) -> None:
         r = integrate("rodas", BLOWUP, [1.0], [0.0], 1e6, [1e6])
         assert r.status in (1, 2), r.status
         print("done")
-    """))
+    """)
+    )
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "done" in proc.stdout

@@ -104,9 +104,9 @@ class Model:
     name : str
     layout : Layout
     kernels : module
-        The compiled functions: ``rhs(t, x, u, p, dx)``, ``jac(t, x, u, p, J)``,
-        ``out(t, x, u, p, y)``, ``ev(t, x, u, p, g)``, ``act(t, x, u, p, k)`` and solver entry points
-        ``integrate_<solver>(...)``, ``advance_<solver>(...)``. Each returns an int status.
+        The compiled functions ``rhs(t, x, u, p, dx)``, ``jac(t, x, u, p, J)``,
+        ``out(t, x, u, p, y)``, ``ev(t, x, u, p, g)``, ``act(t, x, u, p, k)``; each returns an int
+        status. The solvers in :mod:`phystwin.core.solvers` take them as arguments.
     structure_hash : str
         Identifies the compiled structure (the on-disk cache key).
     jacobian_kind : str
@@ -122,6 +122,25 @@ class Model:
     jacobian_kind: str = "finite-difference"
     source_path: str = ""
     info: Mapping[str, Any] = field(default_factory=dict)
+
+    def functions(self) -> tuple[Any, Any, Any, Any, Any]:
+        """``(rhs, jac, out, ev, act)`` as first-class function values for the solver kernels
+        (built once per model, then cheap to pass on every call)."""
+        cached = self.info.get("_functions") if isinstance(self.info, dict) else None
+        if cached is None:
+            from phystwin.core.solvers._nb import ACT_SIG, JAC_SIG, RHS_SIG, function_pointer
+
+            k = self.kernels
+            cached = (
+                function_pointer(k.rhs, RHS_SIG),
+                function_pointer(k.jac, JAC_SIG),
+                function_pointer(k.out, RHS_SIG),
+                function_pointer(k.ev, RHS_SIG),
+                function_pointer(k.act, ACT_SIG),
+            )
+            if isinstance(self.info, dict):
+                self.info["_functions"] = cached
+        return cached  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ vectors
     def default_parameters(self) -> np.ndarray:

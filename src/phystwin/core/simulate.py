@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from phystwin.core import solvers
 from phystwin.core.inputs import InputSignal, build_input_table
 from phystwin.core.model import Model
 from phystwin.core.options import RK4, DormandPrince, Solver
@@ -78,13 +79,17 @@ def simulate(
     Y = np.full((ts.size, lay.ny), np.nan)
     ev_dir = np.array([d for _, d in lay.events], dtype=np.int64)
     opts = solver.opts()
+    if not model.info.get("uses_time", True) and not np.any(tab_kind):
+        # only held inputs vary in time: Rodas may skip its df/dt evaluation
+        opts = np.append(opts, 1.0)
     cap = int(opts[5]) + 1
     ev_t = np.zeros(cap)
     ev_k = np.zeros(cap, dtype=np.int64)
     stats = np.zeros(8)
-    fn = getattr(model.kernels, f"integrate_{solver.kernel}")
+    fn = getattr(solvers, f"{solver.kernel}_integrate")
+    rhs, jac, out, ev, act = model.functions()
     start = time.perf_counter()
-    status = int(fn(t0, t1, x_init, p, tab_t, tab_v, tab_kind, ts, ev_dir, opts, X, Y, ev_t, ev_k, stats))
+    status = int(fn(rhs, jac, out, ev, act, t0, t1, x_init, p, tab_t, tab_v, tab_kind, ts, ev_dir, opts, X, Y, ev_t, ev_k, stats))
     wall = time.perf_counter() - start
     n_saved = int(stats[6]) if status != OK else ts.size
     n_ev = min(int(stats[5]), cap)
@@ -135,7 +140,8 @@ class Stepper:
         self._opts = self.solver.opts()
         self._work = np.zeros(4)
         self._stats = np.zeros(8)
-        self._advance = getattr(model.kernels, f"advance_{self.solver.kernel}")
+        self._advance = getattr(solvers, f"{self.solver.kernel}_advance")
+        self._rhs, self._jac = model.functions()[:2]
         self._u = np.zeros(model.layout.nu)
         self._y = np.zeros(model.layout.ny)
 
@@ -159,7 +165,7 @@ class Stepper:
         if not dt > 0:
             raise ValueError(f"dt must be > 0 s, got {dt!r}")
         self._u[:] = uv
-        status = int(self._advance(self.t, self.x, self._u, self.p, float(dt), self._opts, self._work, self._stats))
+        status = int(self._advance(self._rhs, self._jac, self.t, self.x, self._u, self.p, float(dt), self._opts, self._work, self._stats))
         if status != OK:
             raise IntegrationError(status, self._stats[0] if self._stats[0] else self.t, f"live step of {self.model.name!r}")
         self.t += float(dt)

@@ -11,10 +11,12 @@ Steps:
    over is reported as "nothing determines X", an equation left over as over-determined.
 4. Tarjan's strongly connected components order the assignments (block-lower-triangular form);
    a block of more than one equation is an algebraic loop and is refused, naming its members.
-5. Python source for ``rhs``, ``out``, ``jac``, ``ev``, ``act`` and the solver entry points is
-   generated (only the assignments each function needs), written to the cache folder under a name
-   derived from its hash, and imported; Numba caches the compiled code beside it, so the next
-   process with the same structure loads machine code instead of compiling.
+5. Python source for ``rhs``, ``out``, ``jac``, ``ev`` and ``act`` is generated (only the
+   assignments each function needs), written to the cache folder under a name derived from its
+   hash, and imported; Numba caches the compiled code beside it, so the next process with the same
+   structure loads machine code instead of compiling. The solvers are model-independent kernels
+   (compiled once per machine, see :mod:`phystwin.core.solvers`) that take these functions as
+   first-class function arguments.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ from phystwin.physics.component import Component, ModelDefinitionError, arg_name
 from phystwin.physics.flatten import Flat, Key, flatten
 from phystwin.physics.system import System
 
-SOLVERS = ("rk4", "dopri5", "rodas")
 
 
 class AlgebraicLoopError(ModelDefinitionError):
@@ -424,7 +425,6 @@ class _Compiler:
             "",
             "from phystwin._jit import njit",
             "from phystwin.core.jacobian import fd_jacobian",
-            "from phystwin.core.solvers import (" + ", ".join(f"{s}_integrate, {s}_advance" for s in SOLVERS) + ")",
             "from phystwin.physics._kernels import KERNELS",
             "",
         ]
@@ -442,20 +442,6 @@ class _Compiler:
         else:
             src += ["    return fd_jacobian(rhs, t, x, u, p, J)", ""]
             self.jacobian_kind = "finite-difference"
-        for s in SOLVERS:
-            src += [
-                "",
-                "@njit",
-                f"def integrate_{s}(t0, t_end, x0, p, tab_t, tab_v, tab_kind, t_save, ev_dir, opts, X, Y, ev_t, ev_k, stats):",
-                f"    return {s}_integrate(rhs, jac, out, ev, act, t0, t_end, x0, p, tab_t, tab_v, tab_kind, "
-                "t_save, ev_dir, opts, X, Y, ev_t, ev_k, stats)",
-                "",
-                "",
-                "@njit",
-                f"def advance_{s}(t, x, u, p, dt, opts, work, stats):",
-                f"    return {s}_advance(rhs, jac, t, x, u, p, dt, opts, work, stats)",
-                "",
-            ]
         return "\n".join(src) + "\n", layout
 
 
@@ -544,6 +530,16 @@ class _Compiler:
         lines += ["    return 0", ""]
         return lines, n_fd
 
+    def uses_time(self) -> bool:
+        """Whether any relation, derivative or event reads ``t`` (else only inputs vary in time)."""
+        if any("t" in alt.arg_names for eq in self.eqs for alt in eq.alts):
+            return True
+        for comp in self.flat.leaves.values():
+            fns = [*comp.derivatives.values(), *(e.indicator for e in comp.events)]
+            if any("t" in arg_names(fn) for fn in fns):
+                return True
+        return False
+
     def _fn_of(self, alt: _Alt) -> Callable[..., float] | None:
         if alt.fn_key is None:
             return None
@@ -614,5 +610,5 @@ def compile_system(system: System, *, analytic_jacobian: bool = True) -> Model:
         structure_hash=digest,
         jacobian_kind=comp.jacobian_kind,
         source_path=path,
-        info={"equations": len(comp.eqs)},
+        info={"equations": len(comp.eqs), "uses_time": comp.uses_time()},
     )

@@ -20,12 +20,17 @@ float64 1-d; ``tab_v, X, Y`` float64 2-d; ``tab_kind, ev_dir, ev_k`` int64 1-d.
 entry 1.0 tells Rodas that ``rhs`` has no explicit time dependence);
 ``stats = [t_reached, accepted, rejected, n_rhs, n_jac, n_events, n_saved, n_lu]``.
 
-The six public kernels are compiled once for model functions typed as first-class functions
-(:data:`RHS_SIG`, :data:`JAC_SIG`, :data:`ACT_SIG`, so ``p`` is a float64 vector) and cached on disk:
-the first access to a kernel name compiles it (10-20 s, once per machine), later processes load it.
-The ``*_spec`` variants (same arguments) are specialised on the model dispatchers themselves:
-they allow any ``p`` type and let LLVM inline the model, but compile for ~10 s per model in every
-process.
+The six kernels are compiled once for model functions typed as first-class functions
+(:data:`RHS_SIG`, :data:`JAC_SIG`, :data:`ACT_SIG`; so ``p`` is a C-contiguous float64 vector) and
+cached on disk, keyed on all solver sources: the first access to a kernel name compiles it (10-20 s,
+once per machine and source version), later processes load it in a fraction of a second, and a new
+model costs no solver compilation.
+
+Calling a kernel from Python converts each model dispatcher to a function pointer (~0.1 ms per
+function argument per call); a per-model ``njit(cache=False)`` wrapper that passes the model
+functions as globals avoids that (it cannot be disk-cached: numba refuses to cache functions that
+embed function pointers). The ``*_spec`` dispatchers in the method modules run the same code
+specialised on the model dispatchers (any ``p`` type) but compile for ~10 s per model and process.
 """
 
 from __future__ import annotations
@@ -33,9 +38,6 @@ from __future__ import annotations
 from typing import Any
 
 from phystwin.core.solvers._nb import ACT_SIG, ADVANCE_SIG, INTEGRATE_SIG, JAC_SIG, RHS_SIG
-from phystwin.core.solvers.dopri5 import dopri5_advance_spec, dopri5_integrate_spec
-from phystwin.core.solvers.rk4 import rk4_advance_spec, rk4_integrate_spec
-from phystwin.core.solvers.rodas import rodas_advance_spec, rodas_integrate_spec
 
 KERNELS = (
     "rk4_integrate",
@@ -55,12 +57,6 @@ __all__ = [
     "JAC_SIG",
     "KERNELS",
     "RHS_SIG",
-    "dopri5_advance_spec",
-    "dopri5_integrate_spec",
-    "rk4_advance_spec",
-    "rk4_integrate_spec",
-    "rodas_advance_spec",
-    "rodas_integrate_spec",
 ]
 
 

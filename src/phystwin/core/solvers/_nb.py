@@ -15,11 +15,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import os
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import numba
 from numba.core import types
@@ -46,11 +45,26 @@ _JAC_T = types.FunctionType(JAC_SIG)
 _ACT_T = types.FunctionType(ACT_SIG)
 
 INTEGRATE_SIG = types.int64(
-    _RHS_T, _JAC_T, _RHS_T, _RHS_T, _ACT_T,  # rhs, jac, out, ev, act
-    _f8, _f8, _vec, _vec,  # t0, t_end, x0, p
-    _vec, _mat, _ivec,  # tab_t, tab_v, tab_kind
-    _vec, _ivec, _vec,  # t_save, ev_dir, opts
-    _mat, _mat, _vec, _ivec, _vec,  # X, Y, ev_t, ev_k, stats
+    _RHS_T,
+    _JAC_T,
+    _RHS_T,
+    _RHS_T,
+    _ACT_T,  # rhs, jac, out, ev, act
+    _f8,
+    _f8,
+    _vec,
+    _vec,  # t0, t_end, x0, p
+    _vec,
+    _mat,
+    _ivec,  # tab_t, tab_v, tab_kind
+    _vec,
+    _ivec,
+    _vec,  # t_save, ev_dir, opts
+    _mat,
+    _mat,
+    _vec,
+    _ivec,
+    _vec,  # X, Y, ev_t, ev_k, stats
 )
 """Signature of the typed ``*_integrate`` kernels (all arrays C-contiguous)."""
 ADVANCE_SIG = types.int64(_RHS_T, _JAC_T, _f8, _vec, _vec, _vec, _f8, _vec, _vec, _vec)
@@ -82,8 +96,9 @@ else:
         def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
             src = make_array(arr)(context, builder, value=args[0])
             dst = make_array(arr)(context, builder)
-            populate_array(dst, data=src.data, shape=src.shape, strides=src.strides,
-                           itemsize=src.itemsize, meminfo=None)
+            populate_array(
+                dst, data=src.data, shape=src.shape, strides=src.strides, itemsize=src.itemsize, meminfo=None
+            )
             return dst._getvalue()
 
         return arr(arr), codegen
@@ -97,8 +112,11 @@ def _dependency_stamp() -> tuple[tuple[str, float, int], ...]:
     """
     core = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     files = [os.path.join(core, "solvers", f) for f in sorted(os.listdir(os.path.join(core, "solvers")))]
-    files += [os.path.join(core, "input_tables.py"), os.path.join(core, "status.py"),
-              os.path.join(os.path.dirname(core), "_jit.py")]
+    files += [
+        os.path.join(core, "input_tables.py"),
+        os.path.join(core, "status.py"),
+        os.path.join(os.path.dirname(core), "_jit.py"),
+    ]
     out = []
     for f in files:
         if f.endswith(".py") and os.path.isfile(f):
@@ -117,7 +135,7 @@ def typed_kernel(spec: Any, sig: Any) -> Any:
     k = numba.njit(cache=False, error_model="numpy", fastmath=False)(spec.py_func)
     k.enable_caching()
     try:
-        cf = k._cache._cache_file
+        cf = k._cache._cache_file  # type: ignore[attr-defined]
         cf._source_stamp = (cf._source_stamp, _dependency_stamp())
     except AttributeError:  # numba internals moved: fall back to numba's own stamp
         pass
@@ -139,7 +157,7 @@ def lazy_kernels(module_name: str, table: dict[str, tuple[Any, Any]]) -> Callabl
     """
     import sys
 
-    def __getattr__(name: str) -> Any:
+    def __getattr__(name: str) -> Any:  # noqa: N807  (the PEP 562 hook must have this name)
         if name not in table:
             raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
         spec, sig = table[name]
@@ -148,3 +166,36 @@ def lazy_kernels(module_name: str, table: dict[str, tuple[Any, Any]]) -> Callabl
         return k
 
     return __getattr__
+
+
+if JIT_DISABLED:
+
+    def function_pointer(dispatcher: Any, sig: Any) -> Any:
+        """Identity when running as plain Python."""
+        return dispatcher
+
+else:
+
+    class _FunctionPointer(types.WrapperAddressProtocol):
+        """A compiled model function as a first-class function value with a precomputed address.
+
+        Passing a dispatcher to a typed kernel makes numba look up (and box) its address on every
+        call, about 70 us per function; this object hands numba the address directly.
+        """
+
+        def __init__(self, dispatcher: Any, sig: Any) -> None:
+            dispatcher.compile(sig.args)
+            cres = dispatcher.get_compile_result(sig)
+            self._address = cres.library.get_pointer_to_function(cres.fndesc.llvm_cfunc_wrapper_name)
+            self._sig = sig
+            self._dispatcher = dispatcher  # keeps the compiled code alive
+
+        def __wrapper_address__(self) -> int:
+            return int(self._address)
+
+        def signature(self) -> Any:
+            return self._sig
+
+    def function_pointer(dispatcher: Any, sig: Any) -> Any:
+        """``dispatcher`` compiled for ``sig`` as a cheap-to-pass first-class function value."""
+        return _FunctionPointer(dispatcher, sig)

@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from phystwin._jit import njit
-from phystwin.core.input_tables import LINEAR, eval_inputs
+from phystwin.core.input_tables import LINEAR
 from phystwin.core.status import (
     BAD_ARGUMENT,
-    MAX_EVENTS,
     NONFINITE,
     OK,
     RHS_FAILURE,
@@ -57,12 +54,13 @@ EPS = 2.220446049250313e-16
 HMIN_FACTOR = 16.0 * EPS
 UNLIMITED = 4611686018427387904.0  # 2**62: "no limit" for step and event counts
 
-# Rows of the event work array G (5, ng).
+# Rows of the event work array G (6, ng).
 G_OLD = 0  # indicators at the current (accepted) time
 G_NEW = 1  # indicators at the end of the step just accepted
 G_A = 2  # left end of the location bracket
 G_B = 3  # right end of the location bracket
 G_M = 4  # trial point
+G_FROZEN = 5  # value held by an indicator in its dead time (see events.frozen)
 
 
 @njit
@@ -154,7 +152,7 @@ def n_substeps(span, h):  # type: ignore[no-untyped-def]
     Without the tolerance 1.1 / 0.1 = 11.000000000000002 would give 12 substeps.
     """
     r = span / h
-    n = int(math.ceil(r - 1e-12 * r))
+    n = int(math.ceil(r - 1e-12 * r))  # noqa: RUF046  (numba: keep the integer type explicit)
     if n < 1:
         n = 1
     return n
@@ -168,7 +166,7 @@ def inputs_vary(tab_t, tab_kind, seg):  # type: ignore[no-untyped-def]
     """
     if seg < 0 or seg >= tab_t.shape[0] - 1:
         return False
-    for j in range(tab_kind.shape[0]):
+    for j in range(tab_kind.shape[0]):  # noqa: SIM110  (explicit loop: no generator in compiled code)
         if tab_kind[j] == LINEAR:
             return True
     return False
@@ -245,7 +243,7 @@ def initial_step(rhs, t, x, f0, u, p, rtol, atol, order, hmax, span, x1, f1):  #
     if n > 0:
         der2 /= n
     der2 = math.sqrt(der2) / h
-    if not (der2 == der2) or s == NONFINITE or der2 > 1e300:
+    if math.isnan(der2) or s == NONFINITE or der2 > 1e300:
         return OK, min(h * 1e-3, hmax, span)
     der12 = max(der2, math.sqrt(dnf))
     if der12 <= 1e-15:

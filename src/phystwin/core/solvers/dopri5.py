@@ -27,6 +27,8 @@ measure the order of convergence).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from phystwin._jit import njit
@@ -48,10 +50,9 @@ from phystwin.core.solvers.common import (
     S_SAVED,
     S_T,
     all_finite,
-    check_args,
     check_advance_args,
+    check_args,
     copy_row,
-    err_norm,
     hmin_at,
     initial_step,
     inputs_vary,
@@ -59,138 +60,53 @@ from phystwin.core.solvers.common import (
     n_substeps,
     opt_limit,
 )
+from phystwin.core.solvers.dopri5_tableau import (
+    dopri5_control,
+    dopri5_dense,
+    dopri5_step,
+)
 from phystwin.core.solvers.events import any_crossing, breakpoint_events, post_step, save_rest
 from phystwin.core.status import MAX_STEPS, NONFINITE, OK, STEP_UNDERFLOW
 
-C2 = 0.2
-C3 = 0.3
-C4 = 0.8
-C5 = 8.0 / 9.0
-A21 = 0.2
-A31 = 3.0 / 40.0
-A32 = 9.0 / 40.0
-A41 = 44.0 / 45.0
-A42 = -56.0 / 15.0
-A43 = 32.0 / 9.0
-A51 = 19372.0 / 6561.0
-A52 = -25360.0 / 2187.0
-A53 = 64448.0 / 6561.0
-A54 = -212.0 / 729.0
-A61 = 9017.0 / 3168.0
-A62 = -355.0 / 33.0
-A63 = 46732.0 / 5247.0
-A64 = 49.0 / 176.0
-A65 = -5103.0 / 18656.0
-A71 = 35.0 / 384.0
-A73 = 500.0 / 1113.0
-A74 = 125.0 / 192.0
-A75 = -2187.0 / 6784.0
-A76 = 11.0 / 84.0
-E1 = 71.0 / 57600.0
-E3 = -71.0 / 16695.0
-E4 = 71.0 / 1920.0
-E5 = -17253.0 / 339200.0
-E6 = 22.0 / 525.0
-E7 = -1.0 / 40.0
-D1 = -12715105075.0 / 11282082432.0
-D3 = 87487479700.0 / 32700410799.0
-D4 = -10690763975.0 / 1880347072.0
-D5 = 701980252875.0 / 199316789632.0
-D6 = -1453857185.0 / 822651844.0
-D7 = 69997945.0 / 29380423.0
-
-BETA = 0.04
-EXPO1 = 0.2 - 0.75 * BETA
-SAFE = 0.9
-FACC1 = 5.0  # largest step decrease: h / 5
-FACC2 = 0.1  # largest step increase: 10 h
-
-
-
-@njit(cache=False, inline="always")
-def dopri5_step(rhs, t, x, h, u, p, k1, k2, k3, k4, k5, k6, k7, xs, xn, tab_t, tab_v, tab_kind, seg, uv, rtol, atol):  # type: ignore[no-untyped-def]
-    """One trial step of size ``h`` from ``(t, x)``; ``k1`` must hold ``f(t, x)``.
-
-    Fills ``k2..k7`` (``k7 = f(t + h, xn)``, reused as the next ``k1``: FSAL) and ``xn``.
-    Inputs are re-evaluated at the stage times only if ``uv`` (a LINEAR input in this segment).
-    Returns ``(status, err)``: the raw model status (0 = ok) and the error norm (NaN if anything
-    is non-finite: the caller rejects such a trial).
-    """
-    n = x.shape[0]
-    err = np.nan
-    for i in range(n):
-        xs[i] = x[i] + h * A21 * k1[i]
-    if uv:
-        eval_inputs(tab_t, tab_v, tab_kind, seg, t + C2 * h, u)
-    s = rhs(t + C2 * h, xs, u, p, k2)
-    if s == 0:
-        for i in range(n):
-            xs[i] = x[i] + h * (A31 * k1[i] + A32 * k2[i])
-        if uv:
-            eval_inputs(tab_t, tab_v, tab_kind, seg, t + C3 * h, u)
-        s = rhs(t + C3 * h, xs, u, p, k3)
-    if s == 0:
-        for i in range(n):
-            xs[i] = x[i] + h * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i])
-        if uv:
-            eval_inputs(tab_t, tab_v, tab_kind, seg, t + C4 * h, u)
-        s = rhs(t + C4 * h, xs, u, p, k4)
-    if s == 0:
-        for i in range(n):
-            xs[i] = x[i] + h * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i])
-        if uv:
-            eval_inputs(tab_t, tab_v, tab_kind, seg, t + C5 * h, u)
-        s = rhs(t + C5 * h, xs, u, p, k5)
-    if s == 0:
-        for i in range(n):
-            xs[i] = x[i] + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i] + A65 * k5[i])
-        if uv:
-            eval_inputs(tab_t, tab_v, tab_kind, seg, t + h, u)
-        s = rhs(t + h, xs, u, p, k6)
-    if s == 0:
-        for i in range(n):
-            xn[i] = x[i] + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i] + A76 * k6[i])
-        s = rhs(t + h, xn, u, p, k7)
-    if s == 0:
-        # Error vector into xs (free now); the norm turns a non-finite xn or k7 into NaN.
-        chk = 0.0
-        for i in range(n):
-            xs[i] = h * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i])
-            chk += k7[i] - k7[i]
-        err = err_norm(xs, x, xn, rtol, atol) + chk
-    return s, err
-
-
-@njit
-def dopri5_dense(R, x, xn, k1, k3, k4, k5, k6, k7, h):  # type: ignore[no-untyped-def]
-    """Coefficients of Hairer's 4th-order continuous extension (``RCONT`` in ``dopri5.f``)."""
-    for i in range(x.shape[0]):
-        ydiff = xn[i] - x[i]
-        bspl = h * k1[i] - ydiff
-        R[0, i] = x[i]
-        R[1, i] = ydiff
-        R[2, i] = bspl
-        R[3, i] = ydiff - h * k7[i] - bspl
-        R[4, i] = h * (D1 * k1[i] + D3 * k3[i] + D4 * k4[i] + D5 * k5[i] + D6 * k6[i] + D7 * k7[i])
-
-
-@njit
-def dopri5_control(err, h, facold, rejected):  # type: ignore[no-untyped-def]
-    """PI controller of ``dopri5.f``. Returns ``(accept, h_new, facold_new)``."""
-    fac11 = err**EXPO1
-    if err <= 1.0:
-        fac = fac11 / facold**BETA
-        fac = max(FACC2, min(FACC1, fac / SAFE))
-        hnew = h / fac
-        if rejected:
-            hnew = min(hnew, h)
-        return True, hnew, max(err, 1e-4)
-    return False, h / min(FACC1, fac11 / SAFE), facold
-
 
 @njit(cache=False)
-def _integrate_run(rhs, out, ev, act, t0, t_end, p, tab_t, tab_v, tab_kind, t_save, ev_dir, opts,  # type: ignore[no-untyped-def]
-                   X, Y, ev_t, ev_k, stats, x, xn, xs, xe, k1, k2, k3, k4, k5, k6, k7, R, u, ue, G, fired, until):
+def _integrate_run(
+    rhs,
+    out,
+    ev,
+    act,
+    t0,
+    t_end,
+    p,
+    tab_t,
+    tab_v,
+    tab_kind,
+    t_save,
+    ev_dir,
+    opts,  # type: ignore[no-untyped-def]
+    X,
+    Y,
+    ev_t,
+    ev_k,
+    stats,
+    x,
+    xn,
+    xs,
+    xe,
+    k1,
+    k2,
+    k3,
+    k4,
+    k5,
+    k6,
+    k7,
+    R,
+    u,
+    ue,
+    G,
+    fired,
+    until,
+):
     """The DOPRI5 batch loop on preallocated buffers; see :func:`dopri5_integrate_spec`.
 
     Every array is re-borrowed first (see :func:`_nb.borrow`): the caller keeps the owners
@@ -296,13 +212,14 @@ def _integrate_run(rhs, out, ev, act, t0, t_end, p, tab_t, tab_v, tab_kind, t_sa
                 # Land exactly on the breakpoint; stretch by up to 1% rather than leave a sliver.
                 last = t + 1.01 * h >= t_seg
                 hs = t_seg - t if last else h
-            s, err = dopri5_step(rhs, t, x, hs, u, p, k1, k2, k3, k4, k5, k6, k7, xs, xn,
-                                 tab_t, tab_v, tab_kind, seg, uv, rtol, atol)
+            s, err = dopri5_step(
+                rhs, t, x, hs, u, p, k1, k2, k3, k4, k5, k6, k7, xs, xn, tab_t, tab_v, tab_kind, seg, uv, rtol, atol
+            )
             stats[S_RHS] += 6.0
             if s != 0 and s != NONFINITE:
                 stats[S_T] = t
                 return model_status(s)
-            if s == NONFINITE or not (err == err):
+            if s == NONFINITE or math.isnan(err):
                 if fixed:
                     stats[S_T] = t
                     return NONFINITE
@@ -335,12 +252,13 @@ def _integrate_run(rhs, out, ev, act, t0, t_end, p, tab_t, tab_v, tab_kind, t_sa
             t_res = t_new
             isv = int(stats[S_SAVED])
             if (isv < ns and t_save[isv] < t_new) or (
-                ng > 0 and any_crossing(G, G_OLD, G_NEW, ev_dir, fired, until[0] > t)
+                ng > 0 and (until[0] > t or any_crossing(G, G_OLD, G_NEW, ev_dir))
             ):
                 dopri5_dense(R, x, xn, k1, k3, k4, k5, k6, k7, hs)
-                s, evd, t_res = post_step(out, ev, act, t, hs, t_new, R, xn, p, tab_t, tab_v, tab_kind, seg,
-                                          t_save, ev_dir, etol, G, fired, until, X, Y, ev_t, ev_k, stats,
-                                          opts, xe, ue)
+                # fmt: off
+                s, evd, t_res = post_step(out, ev, act, t, hs, t_new, R, xn, p, tab_t, tab_v, tab_kind, seg, t_save,
+                    ev_dir, etol, G, fired, until, X, Y, ev_t, ev_k, stats, opts, xe, ue)
+                # fmt: on
                 if s != OK:
                     return s
             elif ng > 0:
@@ -364,13 +282,13 @@ def _integrate_run(rhs, out, ev, act, t0, t_end, p, tab_t, tab_v, tab_kind, t_sa
             break
         seg += 1
         eval_inputs(tab_t, tab_v, tab_kind, seg, t, u)
-        s, bev = breakpoint_events(ev, act, t, x, u, p, G, ev_dir, fired, until, etol, ev_t, ev_k, stats, opts)
+        s, _ = breakpoint_events(ev, act, t, x, u, p, G, ev_dir, fired, until, etol, ev_t, ev_k, stats, opts)
         if s != OK:
             return s
     segf = segment_of(tab_t, t_end)
     if segf != seg:
         eval_inputs(tab_t, tab_v, tab_kind, segf, t, u)
-        s, bev = breakpoint_events(ev, act, t, x, u, p, G, ev_dir, fired, until, etol, ev_t, ev_k, stats, opts)
+        s, _ = breakpoint_events(ev, act, t, x, u, p, G, ev_dir, fired, until, etol, ev_t, ev_k, stats, opts)
         if s != OK:
             return s
     s = save_rest(out, t, x, t_save, X, Y, stats, p, tab_t, tab_v, tab_kind, segf, ue)
@@ -379,8 +297,28 @@ def _integrate_run(rhs, out, ev, act, t0, t_end, p, tab_t, tab_v, tab_kind, t_sa
 
 
 @njit(cache=False)
-def dopri5_integrate_spec(rhs, jac, out, ev, act, t0, t_end, x0, p, tab_t, tab_v, tab_kind,  # type: ignore[no-untyped-def]
-                          t_save, ev_dir, opts, X, Y, ev_t, ev_k, stats):
+def dopri5_integrate_spec(
+    rhs,
+    jac,
+    out,
+    ev,
+    act,
+    t0,
+    t_end,
+    x0,
+    p,
+    tab_t,
+    tab_v,
+    tab_kind,  # type: ignore[no-untyped-def]
+    t_save,
+    ev_dir,
+    opts,
+    X,
+    Y,
+    ev_t,
+    ev_k,
+    stats,
+):
     """Integrate with DOPRI5 from ``t0`` to ``t_end`` (batch kernel).
 
     Parameters
@@ -425,13 +363,15 @@ def dopri5_integrate_spec(rhs, jac, out, ev, act, t0, t_end, x0, p, tab_t, tab_v
         W[0, i] = x0[i]
     R = np.zeros((5, nx))
     U = np.zeros((2, nu))
-    G = np.zeros((5, ng))
+    G = np.zeros((6, ng))
     fired = np.zeros(ng, np.int64)
     until = np.empty(1)
     until[0] = -np.inf
-    return _integrate_run(rhs, out, ev, act, t0, t_end, p, tab_t, tab_v, tab_kind, t_save, ev_dir, opts, X, Y,
-                          ev_t, ev_k, stats, W[0], W[1], W[2], W[3], W[4], W[5], W[6], W[7], W[8], W[9], W[10],
-                          R, U[0], U[1], G, fired, until)
+    # fmt: off
+    return _integrate_run(rhs, out, ev, act, t0, t_end, p, tab_t, tab_v, tab_kind, t_save, ev_dir, opts, X, Y, ev_t,
+        ev_k, stats, W[0], W[1], W[2], W[3], W[4], W[5], W[6], W[7], W[8], W[9], W[10], R, U[0], U[1], G, fired,
+        until)
+    # fmt: on
 
 
 @njit(cache=False)
@@ -502,13 +442,14 @@ def _advance_run(rhs, t, x, u, p, dt, opts, work, stats, xn, xs, k1, k2, k3, k4,
             hprop = h
             last = t + 1.01 * h >= t_end
             hs = t_end - t if last else h
-        s, err = dopri5_step(rhs, t, x, hs, u, p, k1, k2, k3, k4, k5, k6, k7, xs, xn,
-                             tab_t, tab_v, tab_kind, 0, False, rtol, atol)
+        s, err = dopri5_step(
+            rhs, t, x, hs, u, p, k1, k2, k3, k4, k5, k6, k7, xs, xn, tab_t, tab_v, tab_kind, 0, False, rtol, atol
+        )
         stats[S_RHS] += 6.0
         if s != 0 and s != NONFINITE:
             stats[S_T] = t
             return model_status(s)
-        if s == NONFINITE or not (err == err):
+        if s == NONFINITE or math.isnan(err):
             if fixed:
                 stats[S_T] = t
                 return NONFINITE
@@ -561,8 +502,10 @@ def dopri5_advance_spec(rhs, jac, t, x, u, p, dt, opts, work, stats):  # type: i
     tab_t = np.zeros(1)
     tab_v = np.zeros((1, nu))
     tab_kind = np.zeros(nu, np.int64)
-    return _advance_run(rhs, t, x, u, p, dt, opts, work, stats, W[0], W[1], W[2], W[3], W[4], W[5], W[6], W[7],
-                        W[8], tab_t, tab_v, tab_kind)
+    # fmt: off
+    return _advance_run(rhs, t, x, u, p, dt, opts, work, stats, W[0], W[1], W[2], W[3], W[4], W[5], W[6], W[7], W[8],
+        tab_t, tab_v, tab_kind)
+    # fmt: on
 
 
 __getattr__ = lazy_kernels(

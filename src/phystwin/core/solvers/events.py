@@ -15,6 +15,7 @@ from phystwin.core.solvers.common import (
     EPS,
     G_A,
     G_B,
+    G_FROZEN,
     G_M,
     G_NEW,
     G_OLD,
@@ -94,27 +95,27 @@ def crosses(ga, gb, d):  # type: ignore[no-untyped-def]
     Rising means ``ga < 0 <= gb``; falling ``ga > 0 >= gb``. Leaving an exact zero is not a
     crossing, so an indicator that stays at 0 after its event cannot fire again.
     """
-    if d >= 0 and ga < 0.0 and gb >= 0.0:
-        return True
-    if d <= 0 and ga > 0.0 and gb <= 0.0:
-        return True
-    return False
+    return (d >= 0 and ga < 0.0 and gb >= 0.0) or (d <= 0 and ga > 0.0 and gb <= 0.0)
 
 
 @njit
-def eff_dir(ev_dir, fired, win, j):  # type: ignore[no-untyped-def]
-    """Direction indicator ``j`` may cross in: during the dead time after it fired, only the
-    direction it fired in (the way back is the artificial re-crossing of the restart point)."""
-    if win and fired[j] != 0:
-        return fired[j]
-    return ev_dir[j]
+def frozen(G, fired, win, j):  # type: ignore[no-untyped-def]
+    """Indicator ``j`` is in the dead time after it fired and still on the side it crossed to.
+
+    The restart point lies slightly past the root, so the indicator may cross straight back
+    (a ball located 1e-12 below the floor rises through it right after the bounce): that
+    artificial crossing is ignored by holding the indicator at its value at the end of the dead
+    time. An indicator already back on its original side (moved there by another event) is live:
+    a genuine chattering sequence is then still seen, and stopped by the event limit.
+    """
+    return win and fired[j] != 0 and fired[j] * G[G_OLD, j] >= 0.0
 
 
 @njit
-def any_crossing(G, ra, rb, ev_dir, fired, win):  # type: ignore[no-untyped-def]
+def any_crossing(G, ra, rb, ev_dir):  # type: ignore[no-untyped-def]
     """True if some indicator crosses between rows ``ra`` and ``rb`` of ``G``."""
-    for j in range(ev_dir.shape[0]):
-        if crosses(G[ra, j], G[rb, j], eff_dir(ev_dir, fired, win, j)):
+    for j in range(ev_dir.shape[0]):  # noqa: SIM110  (explicit loop: no generator in compiled code)
+        if crosses(G[ra, j], G[rb, j], ev_dir[j]):
             return True
     return False
 
@@ -125,8 +126,8 @@ def event_tols(etol, t):  # type: ignore[no-untyped-def]
 
     Events are bracketed to ``etol / 64`` (cheap: Illinois converges superlinearly), so the
     restart point lies at most ``etol / 64`` past the root and the dead time ``etol`` covers the
-    artificial re-crossing even when the reset slows the indicator down 64-fold (a ball bouncing
-    with restitution 1/64); both are kept above a few ulps of ``t``.
+    artificial re-crossing (see :func:`frozen`) even when the reset slows the indicator down
+    64-fold (a ball bouncing with restitution 1/64); both are kept above a few ulps of ``t``.
     """
     floor = 4.0 * EPS * max(abs(t), 1.0)
     e = etol if etol > 0.0 else 1e-10 * max(abs(t), 1.0)
@@ -141,7 +142,7 @@ def fire_events(act, ev, t, x, u, p, G, ev_dir, fired, win, until, window, ev_t,
     Logs each one, enforces the event limit (``min(opts[5], len(ev_t))``, checked before
     applying the event that would exceed it), then re-evaluates the indicators after the resets
     into row G_OLD (the reference for the next step) and opens the dead time of the fired ones
-    (``fired[j]`` = the direction it fired in).
+    (``fired[j]`` = the direction it fired in, +1 rising / -1 falling; see :func:`frozen`).
     """
     ng = ev_dir.shape[0]
     cap = opts[O_MAX_EVENTS]
@@ -151,7 +152,7 @@ def fire_events(act, ev, t, x, u, p, G, ev_dir, fired, win, until, window, ev_t,
     if not win:
         fill_int(fired, 0)
     for j in range(ng):
-        if crosses(G[G_A, j], G[G_B, j], eff_dir(ev_dir, fired, win, j)):
+        if crosses(G[G_A, j], G[G_B, j], ev_dir[j]):
             n = stats[S_EVENTS]
             if n + 1.0 > cap:
                 stats[S_T] = t
@@ -190,31 +191,75 @@ def breakpoint_events(ev, act, t, x, u, p, G, ev_dir, fired, until, etol, ev_t, 
     if s != 0:
         stats[S_T] = t
         return model_status(s), False
-    copy_row(G, G_A, G_OLD)
     win = until[0] > t
-    if not any_crossing(G, G_A, G_B, ev_dir, fired, win):
+    copy_row(G, G_A, G_OLD)
+    for j in range(ng):
+        if frozen(G, fired, win, j):
+            G[G_A, j] = G[G_B, j]  # in its dead time: cannot fire
+    if not any_crossing(G, G_A, G_B, ev_dir):
         copy_row(G, G_OLD, G_B)
         return OK, False
-    br, window = event_tols(etol, t)
+    _, window = event_tols(etol, t)
     return fire_events(act, ev, t, x, u, p, G, ev_dir, fired, win, until, window, ev_t, ev_k, stats, opts), True
 
 
 @njit(cache=False)
-def post_step(out, ev, act, told, hd, t_new, R, xn, p, tab_t, tab_v, tab_kind, seg, t_save, ev_dir, etol,  # type: ignore[no-untyped-def]
-              G, fired, until, X, Y, ev_t, ev_k, stats, opts, xe, ue):
+def _eval_g(ev, tm, R, told, hd, xe, ue, p, tab_t, tab_v, tab_kind, seg, G, fired, win, tu):  # type: ignore[no-untyped-def]
+    """Indicators at ``tm`` on the dense output into row G_M; frozen ones (see :func:`frozen`)
+    read their held value (row G_FROZEN) before ``tu``."""
+    dense_eval(R, told, hd, tm, xe)
+    eval_inputs(tab_t, tab_v, tab_kind, seg, tm, ue)
+    s = ev(tm, xe, ue, p, G[G_M])
+    if tm < tu:
+        for j in range(G.shape[1]):
+            if frozen(G, fired, win, j):
+                G[G_M, j] = G[G_FROZEN, j]
+    return s
+
+
+@njit(cache=False)
+def post_step(
+    out,
+    ev,
+    act,
+    told,
+    hd,
+    t_new,
+    R,
+    xn,
+    p,
+    tab_t,
+    tab_v,
+    tab_kind,
+    seg,
+    t_save,
+    ev_dir,
+    etol,  # type: ignore[no-untyped-def]
+    G,
+    fired,
+    until,
+    X,
+    Y,
+    ev_t,
+    ev_k,
+    stats,
+    opts,
+    xe,
+    ue,
+):
     """Events and saving after an accepted step ``[told, t_new]`` with dense output ``R``.
 
     Row G_OLD must hold the indicators at ``told`` and row G_NEW those at ``t_new``.
 
-    Detection: sign changes between the step ends, in the requested direction.
+    Detection: sign changes between the step ends, in the requested direction; an indicator in
+    its dead time after firing is held at its value at the end of the dead time (see
+    :func:`frozen`), so that the artificial re-crossing of the restart point is ignored but a
+    real crossing later in the same step is not.
     Location: Illinois-modified regula falsi on the joint bracket (the indicator whose secant
     root is earliest sets the trial point; an end that is kept twice has its weight halved),
     trial points kept ``bracket / 2`` inside the bracket, bisection after 30 iterations, until
     the bracket is narrower than ``etol / 64``. The event time is the bracket's right end: the
     indicator has crossed there, so a reset that leaves it unchanged cannot fire it again.
-    Dead time: for ``etol`` after it fired, an indicator only fires in the direction it fired in;
-    crossing back is the artificial re-crossing of a restart point that lies slightly past the
-    root (a ball located 1e-12 below the floor rises through it right after the bounce).
 
     Returns ``(status, event_fired, t_res)``: without event, points before ``t_new`` are saved
     and G_OLD takes G_NEW; with an event, points before it are saved and ``xn`` is overwritten
@@ -222,11 +267,29 @@ def post_step(out, ev, act, told, hd, t_new, R, xn, p, tab_t, tab_v, tab_kind, s
     """
     ng = ev_dir.shape[0]
     win = until[0] > told
+    tu = -np.inf
     hit = False
     if ng > 0:
         copy_row(G, G_A, G_OLD)
         copy_row(G, G_B, G_NEW)
-        hit = any_crossing(G, G_A, G_B, ev_dir, fired, win)
+        nfz = 0
+        for j in range(ng):
+            if frozen(G, fired, win, j):
+                nfz += 1
+        if nfz > 0:
+            tu = min(until[0], t_new)
+            if tu < t_new:
+                s = _eval_g(ev, tu, R, told, hd, xe, ue, p, tab_t, tab_v, tab_kind, seg, G, fired, win, -np.inf)
+                if s != 0:
+                    stats[S_T] = told
+                    return model_status(s), False, told
+            else:
+                copy_row(G, G_M, G_NEW)
+            for j in range(ng):
+                if frozen(G, fired, win, j):
+                    G[G_FROZEN, j] = G[G_M, j]
+                    G[G_A, j] = G[G_M, j]
+        hit = any_crossing(G, G_A, G_B, ev_dir)
     if not hit:
         s = save_before(out, t_new, R, told, hd, t_save, X, Y, stats, p, tab_t, tab_v, tab_kind, seg, ue)
         if s != OK:
@@ -234,8 +297,6 @@ def post_step(out, ev, act, told, hd, t_new, R, xn, p, tab_t, tab_v, tab_kind, s
             return s, False, told
         if ng > 0:
             copy_row(G, G_OLD, G_NEW)
-            if until[0] <= t_new:
-                fill_int(fired, 0)
         return OK, False, t_new
 
     br, window = event_tols(etol, t_new)
@@ -250,7 +311,7 @@ def post_step(out, ev, act, told, hd, t_new, R, xn, p, tab_t, tab_v, tab_kind, s
         if it <= 30:
             maxfrac = 0.0
             for j in range(ng):
-                if crosses(G[G_A, j], G[G_B, j], eff_dir(ev_dir, fired, win, j)):
+                if crosses(G[G_A, j], G[G_B, j], ev_dir[j]):
                     den = abs(G[G_B, j] - alph * G[G_A, j])
                     frac = abs(G[G_B, j]) / den if den > 0.0 else 0.5
                     if frac > maxfrac:
@@ -262,13 +323,11 @@ def post_step(out, ev, act, told, hd, t_new, R, xn, p, tab_t, tab_v, tab_kind, s
                 tm = tb - d
         else:
             tm = 0.5 * (ta + tb)
-        dense_eval(R, told, hd, tm, xe)
-        eval_inputs(tab_t, tab_v, tab_kind, seg, tm, ue)
-        s = ev(tm, xe, ue, p, G[G_M])
+        s = _eval_g(ev, tm, R, told, hd, xe, ue, p, tab_t, tab_v, tab_kind, seg, G, fired, win, tu)
         if s != 0:
             stats[S_T] = told
             return model_status(s), False, told
-        if any_crossing(G, G_A, G_M, ev_dir, fired, win):
+        if any_crossing(G, G_A, G_M, ev_dir):
             tb = tm
             copy_row(G, G_B, G_M)
             side = 2

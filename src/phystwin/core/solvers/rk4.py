@@ -79,8 +79,41 @@ def rk4_step(rhs, t, x, h, u, p, k1, k2, k3, k4, xs, xn, tab_t, tab_v, tab_kind,
 
 
 @njit(cache=False)
-def _integrate_run(rhs, out, ev, act, t0, t_end, p, tab_t, tab_v, tab_kind, t_save, ev_dir, opts,  # type: ignore[no-untyped-def]
-                   X, Y, ev_t, ev_k, stats, x, xn, xs, xe, k1, k2, k3, k4, f1, R, u, ue, G, fired, until):
+def _integrate_run(
+    rhs,
+    out,
+    ev,
+    act,
+    t0,
+    t_end,
+    p,
+    tab_t,
+    tab_v,
+    tab_kind,
+    t_save,
+    ev_dir,
+    opts,  # type: ignore[no-untyped-def]
+    X,
+    Y,
+    ev_t,
+    ev_k,
+    stats,
+    x,
+    xn,
+    xs,
+    xe,
+    k1,
+    k2,
+    k3,
+    k4,
+    f1,
+    R,
+    u,
+    ue,
+    G,
+    fired,
+    until,
+):
     """The RK4 batch loop; see :func:`rk4_integrate_spec` (arrays re-borrowed, see :mod:`_nb`)."""
     p = borrow(p)
     tab_t = borrow(tab_t)
@@ -176,12 +209,13 @@ def _integrate_run(rhs, out, ev, act, t0, t_end, p, tab_t, tab_v, tab_kind, t_sa
             t_res = t_new
             isv = int(stats[S_SAVED])
             if (isv < ns and t_save[isv] < t_new) or (
-                ng > 0 and any_crossing(G, G_OLD, G_NEW, ev_dir, fired, until[0] > t)
+                ng > 0 and (until[0] > t or any_crossing(G, G_OLD, G_NEW, ev_dir))
             ):
                 hermite_coeffs(R, x, xn, k1, f1, hs)
-                s, evd, t_res = post_step(out, ev, act, t, hs, t_new, R, xn, p, tab_t, tab_v, tab_kind, seg,
-                                          t_save, ev_dir, etol, G, fired, until, X, Y, ev_t, ev_k, stats,
-                                          opts, xe, ue)
+                # fmt: off
+                s, evd, t_res = post_step(out, ev, act, t, hs, t_new, R, xn, p, tab_t, tab_v, tab_kind, seg, t_save,
+                    ev_dir, etol, G, fired, until, X, Y, ev_t, ev_k, stats, opts, xe, ue)
+                # fmt: on
                 if s != OK:
                     return s
             elif ng > 0:
@@ -200,13 +234,13 @@ def _integrate_run(rhs, out, ev, act, t0, t_end, p, tab_t, tab_v, tab_kind, t_sa
             break
         seg += 1
         eval_inputs(tab_t, tab_v, tab_kind, seg, t, u)
-        s, bev = breakpoint_events(ev, act, t, x, u, p, G, ev_dir, fired, until, etol, ev_t, ev_k, stats, opts)
+        s, _ = breakpoint_events(ev, act, t, x, u, p, G, ev_dir, fired, until, etol, ev_t, ev_k, stats, opts)
         if s != OK:
             return s
     segf = segment_of(tab_t, t_end)
     if segf != seg:
         eval_inputs(tab_t, tab_v, tab_kind, segf, t, u)
-        s, bev = breakpoint_events(ev, act, t, x, u, p, G, ev_dir, fired, until, etol, ev_t, ev_k, stats, opts)
+        s, _ = breakpoint_events(ev, act, t, x, u, p, G, ev_dir, fired, until, etol, ev_t, ev_k, stats, opts)
         if s != OK:
             return s
     s = save_rest(out, t, x, t_save, X, Y, stats, p, tab_t, tab_v, tab_kind, segf, ue)
@@ -215,8 +249,28 @@ def _integrate_run(rhs, out, ev, act, t0, t_end, p, tab_t, tab_v, tab_kind, t_sa
 
 
 @njit(cache=False)
-def rk4_integrate_spec(rhs, jac, out, ev, act, t0, t_end, x0, p, tab_t, tab_v, tab_kind,  # type: ignore[no-untyped-def]
-                       t_save, ev_dir, opts, X, Y, ev_t, ev_k, stats):
+def rk4_integrate_spec(
+    rhs,
+    jac,
+    out,
+    ev,
+    act,
+    t0,
+    t_end,
+    x0,
+    p,
+    tab_t,
+    tab_v,
+    tab_kind,  # type: ignore[no-untyped-def]
+    t_save,
+    ev_dir,
+    opts,
+    X,
+    Y,
+    ev_t,
+    ev_k,
+    stats,
+):
     """Integrate with fixed-step RK4 (step ``opts[6]``, required) from ``t0`` to ``t_end``.
 
     Same arguments and results as :func:`phystwin.core.solvers.dopri5.dopri5_integrate_spec`;
@@ -236,13 +290,14 @@ def rk4_integrate_spec(rhs, jac, out, ev, act, t0, t_end, x0, p, tab_t, tab_v, t
         W[0, i] = x0[i]
     R = np.zeros((5, nx))
     U = np.zeros((2, nu))
-    G = np.zeros((5, ng))
+    G = np.zeros((6, ng))
     fired = np.zeros(ng, np.int64)
     until = np.empty(1)
     until[0] = -np.inf
-    return _integrate_run(rhs, out, ev, act, t0, t_end, p, tab_t, tab_v, tab_kind, t_save, ev_dir, opts, X, Y,
-                          ev_t, ev_k, stats, W[0], W[1], W[2], W[3], W[4], W[5], W[6], W[7], W[8],
-                          R, U[0], U[1], G, fired, until)
+    # fmt: off
+    return _integrate_run(rhs, out, ev, act, t0, t_end, p, tab_t, tab_v, tab_kind, t_save, ev_dir, opts, X, Y, ev_t,
+        ev_k, stats, W[0], W[1], W[2], W[3], W[4], W[5], W[6], W[7], W[8], R, U[0], U[1], G, fired, until)
+    # fmt: on
 
 
 @njit(cache=False)
@@ -303,8 +358,7 @@ def rk4_advance_spec(rhs, jac, t, x, u, p, dt, opts, work, stats):  # type: igno
     tab_t = np.zeros(1)
     tab_v = np.zeros((1, nu))
     tab_kind = np.zeros(nu, np.int64)
-    return _advance_run(rhs, t, x, u, p, dt, opts, stats, W[0], W[1], W[2], W[3], W[4], W[5],
-                        tab_t, tab_v, tab_kind)
+    return _advance_run(rhs, t, x, u, p, dt, opts, stats, W[0], W[1], W[2], W[3], W[4], W[5], tab_t, tab_v, tab_kind)
 
 
 __getattr__ = lazy_kernels(
