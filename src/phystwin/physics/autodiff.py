@@ -210,6 +210,8 @@ def _expression_of(fn: Callable[..., Any]) -> ast.expr:
             inner = next((c for c in compiled.co_consts if hasattr(c, "co_code")), None)
             if inner is None:
                 continue
+            if inner.co_varnames != code.co_varnames:
+                continue
             if inner.co_code == code.co_code and inner.co_consts == code.co_consts:
                 exact.append(node)
             elif (inner.co_varnames, inner.co_names, inner.co_consts) == (code.co_varnames, code.co_names, code.co_consts):

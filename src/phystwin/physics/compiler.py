@@ -143,6 +143,11 @@ class _Compiler:
         best = sorted(members, key=lambda m: (flat.vars[m].role.startswith("virtual"), flat.vars[m].where))
         return flat.vars[best[0]].where
 
+    def describe(self, cid: int) -> str:
+        """All names of a variable class: ``a.u = b.y`` for a driven input."""
+        names = sorted({self.flat.vars[m].where for m in self.class_members[cid] if not self.flat.vars[m].role.startswith("virtual")})
+        return " = ".join(names) or self.where(cid)
+
     # ------------------------------------------------------------------ equations
     def _arg(self, path: str, comp: Component, name: str) -> str | int:
         if name == "t":
@@ -302,7 +307,7 @@ class _Compiler:
 
     def _loop_error(self, block: list[int], choice: dict[int, int]) -> None:
         owners = sorted({self.eqs[e].owner for e in block})
-        variables = sorted({self.where(self.eqs[e].alts[choice[e]].target) for e in block})
+        variables = sorted({self.describe(self.eqs[e].alts[choice[e]].target) for e in block})
         raise AlgebraicLoopError(
             "algebraic loop between " + "; ".join(owners) + " (variables: " + ", ".join(variables) + ")"
         )
