@@ -60,7 +60,14 @@ def phystwin_rhs(variant: str) -> list[RhsEntry]:
     state in the order whose positions 0, 2, 3 are current, speed and winding temperature, or accept
     that different states are varied (the cost of this rhs does not depend on the values).
     """
-    return []
+    import phystwin_entries
+
+    m = phystwin_entries.model()
+    perm = [m.layout.state_index(n) for n in phystwin_entries.STATE_ORDER]
+    x = np.empty(mr.N_STATES)
+    x[perm] = X_OP
+    p = m.parameters({"armature_L.L": mr.get_variant(variant).L})
+    return [("phystwin composed rhs", m.kernels.rhs, x, np.asarray(U_OP, dtype=np.float64), p)]
 
 
 # ==================================================================================================

@@ -33,7 +33,7 @@ def run_once(cache: Path, out: Path, png: bool) -> float:
     env = dict(os.environ, PHYSTWIN_CACHE_DIR=str(cache / "phystwin"), NUMBA_CACHE_DIR=str(cache / "numba"))
     cmd = [*_phystwin(), "simulate", str(CONFIG), "--duration", "3600", "--out", str(out / "run.h5")]
     if not png:
-        cmd.append("--no-png")
+        cmd.append("--no-plot")
     start = time.perf_counter()
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=900)
     return time.perf_counter() - start
@@ -63,7 +63,7 @@ def main() -> None:
     print("| phystwin simulate examples/dc_motor.toml --duration 3600 | median wall time [s] |")
     print("|---|---|")
     print(f"| cold (empty caches, compiles everything) | {res['cold_s']:.2f} |")
-    print(f"| warm, to results (HDF5 written, --no-png) | {res['warm_s']:.2f} |")
+    print(f"| warm, to results (HDF5 written, --no-plot) | {res['warm_s']:.2f} |")
     print(f"| warm, with the PNG figure | {res['warm_with_png_s']:.2f} |")
 
 

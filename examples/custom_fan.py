@@ -44,16 +44,18 @@ class Fan(Component):
     relations = (
         Relation({"dp": lambda n, inlet_V_flow, a, c: a * n * n - c * inlet_V_flow * abs(inlet_V_flow)}),
         Relation({"outlet.p": lambda inlet_p, dp: inlet_p + dp, "inlet.p": lambda outlet_p, dp: outlet_p - dp}),
-        Relation({"inlet.V_flow": lambda outlet_V_flow: -outlet_V_flow, "outlet.V_flow": lambda inlet_V_flow: -inlet_V_flow}),
+        Relation(
+            {"inlet.V_flow": lambda outlet_V_flow: -outlet_V_flow, "outlet.V_flow": lambda inlet_V_flow: -inlet_V_flow}
+        ),
     )
 
 
 class Duct(Component):
-    """Air column with inertance ``I`` [Pa*s2/m3] and loss ``K`` [Pa*s2/m6]: ``I dV/dt = dp - K V|V|``."""
+    """Air column with inertance [Pa*s2/m3] and loss ``K`` [Pa*s2/m6]: ``inertance dV/dt = dp - K V|V|``."""
 
     states = (State("V", "m3/s", 0.0, "volume flow"),)
     parameters = (
-        Parameter("I", "Pa*s2/m3", 50.0, "air inertance rho*L/A", lower=0.0, strict=True),
+        Parameter("inertance", "Pa*s2/m3", 50.0, "air inertance rho*L/A", lower=0.0, strict=True),
         Parameter("K", "Pa*s2/m6", 1.0e5, "quadratic loss coefficient", lower=0.0),
     )
     ports = (AirPort("inlet"), AirPort("outlet"))
@@ -61,7 +63,7 @@ class Duct(Component):
         Relation({"inlet.V_flow": lambda V: V}),
         Relation({"outlet.V_flow": lambda V: -V}),
     )
-    derivatives = {"V": lambda inlet_p, outlet_p, V, I, K: (inlet_p - outlet_p - K * V * abs(V)) / I}
+    derivatives = {"V": lambda inlet_p, outlet_p, V, inertance, K: (inlet_p - outlet_p - K * V * abs(V)) / inertance}
 
 
 class AirAmbient(Component):

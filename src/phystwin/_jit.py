@@ -22,16 +22,16 @@ import numba
 F = TypeVar("F", bound=Callable[..., Any])
 
 if os.environ.get("PHYSTWIN_DISABLE_JIT", "") not in ("", "0"):
-    numba.config.DISABLE_JIT = True
+    numba.config.DISABLE_JIT = True  # type: ignore[attr-defined]
 
-JIT_DISABLED: bool = bool(numba.config.DISABLE_JIT)
+JIT_DISABLED: bool = bool(numba.config.DISABLE_JIT)  # type: ignore[attr-defined]
 
 
 def njit(fn: F | None = None, *, cache: bool = True, inline: str = "never") -> Any:
     """Compile ``fn`` with the project policy (cached on disk, numpy error model, no fastmath)."""
 
     def wrap(f: F) -> F:
-        return numba.njit(cache=cache, error_model="numpy", fastmath=False, inline=inline)(f)  # type: ignore[no-any-return]
+        return numba.njit(cache=cache, error_model="numpy", fastmath=False, inline=inline)(f)  # type: ignore[call-overload, no-any-return]
 
     if fn is None:
         return wrap
@@ -44,7 +44,7 @@ def njit_inline(fn: F) -> F:
     Used for component relations: they are one-line scalar functions, and the fused model
     right-hand side should cost no call overhead for them.
     """
-    return numba.njit(cache=False, error_model="numpy", fastmath=False, inline="always")(fn)  # type: ignore[no-any-return]
+    return numba.njit(cache=False, error_model="numpy", fastmath=False, inline="always")(fn)  # type: ignore[return-value]
 
 
 def is_compiled(obj: object) -> bool:

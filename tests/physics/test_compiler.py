@@ -212,7 +212,9 @@ def _jacobian_pair(model, x, u):
 
 
 def test_generated_jacobian_is_analytic_and_matches_finite_differences():
-    net = thermal_network("net", {"a": 10.0, "b": 20.0, "c": 30.0}, [("a", "b", 1.0), ("b", "c", 2.0), ("c", "amb", 3.0)], ["amb"])
+    net = thermal_network(
+        "net", {"a": 10.0, "b": 20.0, "c": 30.0}, [("a", "b", 1.0), ("b", "c", 2.0), ("c", "amb", 3.0)], ["amb"]
+    )
     net.add(BodyRadiation("rad", epsilon=0.8, A=0.1))
     net.connect("a.port", "rad.a")
     net.connect("rad.b", "amb.port")

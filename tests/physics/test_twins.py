@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from phystwin import Component, InputSignal, Parameter, Relation, Rodas, State, Variable, simulate
+from phystwin import Component, InputSignal, Parameter, Rodas, State, Variable, simulate
 from phystwin.physics.twins import dc_motor, li_ion_cell
 
 rng = np.random.default_rng(20261122)
@@ -24,8 +24,20 @@ class EnergyMeter(Component):
 
 # ---------------------------------------------------------------------- DC motor
 MOTOR_P = {
-    "R_ref": 0.5, "alpha": 3.93e-3, "T_ref": 293.15, "L": 5e-3, "k": 0.05, "J": 1e-4, "b": 1e-5,
-    "tau_c": 0.01, "w_c": 1.0, "C_w": 50.0, "C_s": 300.0, "C_h": 800.0, "R_ws": 0.5, "R_sh": 0.3,
+    "R_ref": 0.5,
+    "alpha": 3.93e-3,
+    "T_ref": 293.15,
+    "L": 5e-3,
+    "k": 0.05,
+    "J": 1e-4,
+    "b": 1e-5,
+    "tau_c": 0.01,
+    "w_c": 1.0,
+    "C_w": 50.0,
+    "C_s": 300.0,
+    "C_h": 800.0,
+    "R_ws": 0.5,
+    "R_sh": 0.3,
     "hA": 25.0 * 0.04,
 }
 
@@ -36,14 +48,16 @@ def motor_reference_rhs(x: np.ndarray, u: np.ndarray, q: dict[str, float] = MOTO
     V, tau_load, T_amb = u
     R = q["R_ref"] * (1 + q["alpha"] * (T_w - q["T_ref"]))
     fric = q["b"] * w + q["tau_c"] * np.tanh(w / q["w_c"])
-    return np.array([
-        (V - R * i - q["k"] * w) / q["L"],
-        w,
-        (q["k"] * i - fric - tau_load) / q["J"],
-        (R * i * i - (T_w - T_s) / q["R_ws"]) / q["C_w"],
-        ((T_w - T_s) / q["R_ws"] - (T_s - T_h) / q["R_sh"]) / q["C_s"],
-        ((T_s - T_h) / q["R_sh"] + fric * w - q["hA"] * (T_h - T_amb)) / q["C_h"],
-    ])
+    return np.array(
+        [
+            (V - R * i - q["k"] * w) / q["L"],
+            w,
+            (q["k"] * i - fric - tau_load) / q["J"],
+            (R * i * i - (T_w - T_s) / q["R_ws"]) / q["C_w"],
+            ((T_w - T_s) / q["R_ws"] - (T_s - T_h) / q["R_sh"]) / q["C_s"],
+            ((T_s - T_h) / q["R_sh"] + fric * w - q["hA"] * (T_h - T_amb)) / q["C_h"],
+        ]
+    )
 
 
 MOTOR_STATES = ["armature_L.i", "rotor.phi", "rotor.w", "winding.T", "stator.T", "housing.T"]
@@ -62,8 +76,16 @@ def test_motor_rhs_equals_the_documented_equations(motor_model):
     perm = _perm(motor_model)
     p = motor_model.default_parameters()
     for _ in range(50):
-        xr = np.array([rng.uniform(-20, 20), rng.uniform(-10, 10), rng.uniform(-500, 500),
-                       rng.uniform(280, 420), rng.uniform(280, 400), rng.uniform(280, 380)])
+        xr = np.array(
+            [
+                rng.uniform(-20, 20),
+                rng.uniform(-10, 10),
+                rng.uniform(-500, 500),
+                rng.uniform(280, 420),
+                rng.uniform(280, 400),
+                rng.uniform(280, 380),
+            ]
+        )
         u = np.array([rng.uniform(-30, 30), rng.uniform(-1, 1), rng.uniform(260, 320)])
         x = np.empty(6)
         x[perm] = xr
@@ -96,8 +118,14 @@ def test_motor_steady_state_matches_closed_form(motor_model):
     """Without Coulomb friction: w_ss = k V / (k^2 + R b), i_ss = (b w_ss + tau_load) / k."""
     V, tau = 24.0, 0.2
     params = {"friction.tau_c": 0.0, "armature_R.alpha": 0.0}
-    traj = simulate(motor_model, (0.0, 2.0), inputs={"voltage": V, "load_torque": tau}, params=params,
-                    solver=Rodas(rtol=1e-9, atol=1e-10), save=np.array([2.0]))
+    traj = simulate(
+        motor_model,
+        (0.0, 2.0),
+        inputs={"voltage": V, "load_torque": tau},
+        params=params,
+        solver=Rodas(rtol=1e-9, atol=1e-10),
+        save=np.array([2.0]),
+    )
     R, k, b = 0.5, 0.05, 1e-5
     w_ss = (k * V - R * tau) / (k * k + R * b)
     i_ss = (b * w_ss + tau) / k
@@ -109,8 +137,11 @@ def _motor_duty_inputs(period: float = 10.0):
     times = np.arange(0.0, 60.0, period / 2)
     volts = np.resize([24.0, 12.0, 20.0, 0.0, 24.0, 6.0], times.size)
     loads = np.resize([0.1, 0.3, 0.0, 0.2, 0.4, 0.05], times.size)
-    return {"voltage": InputSignal(times, volts), "load_torque": InputSignal(times, loads),
-            "ambient_temperature": InputSignal([0.0, 60.0], [298.15, 303.15], kind="linear")}
+    return {
+        "voltage": InputSignal(times, volts),
+        "load_torque": InputSignal(times, loads),
+        "ambient_temperature": InputSignal([0.0, 60.0], [298.15, 303.15], kind="linear"),
+    }
 
 
 def test_motor_energy_balance_closes():
@@ -121,10 +152,18 @@ def test_motor_energy_balance_closes():
         s.connect(source, f"{name}.P")
     model = s.compile()
     x0 = model.initial_state()
-    traj = simulate(model, (0.0, 60.0), inputs=_motor_duty_inputs(), solver=Rodas(rtol=1e-10, atol=1e-10), save=np.array([0.0, 60.0]))
+    traj = simulate(
+        model,
+        (0.0, 60.0),
+        inputs=_motor_duty_inputs(),
+        solver=Rodas(rtol=1e-10, atol=1e-10),
+        save=np.array([0.0, 60.0]),
+    )
     end = {n: traj[n][-1] for n in traj.names()}
     start = {s.name: x0[k] for k, s in enumerate(model.layout.states)}
-    heat_stored = sum(C * (end[f"{n}.T"] - start[f"{n}.T"]) for n, C in (("winding", 50.0), ("stator", 300.0), ("housing", 800.0)))
+    heat_stored = sum(
+        C * (end[f"{n}.T"] - start[f"{n}.T"]) for n, C in (("winding", 50.0), ("stator", 300.0), ("housing", 800.0))
+    )
     kinetic = 0.5 * 1e-4 * end["rotor.w"] ** 2
     magnetic = 0.5 * 5e-3 * end["armature_L.i"] ** 2
     e_in = end["E_in.E"]
@@ -151,14 +190,27 @@ def test_motor_agrees_with_solve_ivp_at_tight_tolerance(motor_model, stiff):
     edges = [*breaks[1:], 8.0]
     for k, (a, b) in enumerate(zip(breaks, edges, strict=True)):
         sel = ts[(ts >= a) & (ts <= b)]
-        sol = solve_ivp(lambda t, x, uk=us[k]: motor_reference_rhs(x, uk, q), (a, b), xs, method="Radau",
-                        rtol=1e-12, atol=1e-12, t_eval=sel, dense_output=False)
+        sol = solve_ivp(
+            lambda t, x, uk=us[k]: motor_reference_rhs(x, uk, q),
+            (a, b),
+            xs,
+            method="Radau",
+            rtol=1e-12,
+            atol=1e-12,
+            t_eval=sel,
+            dense_output=False,
+        )
         keep = sel < b if k < len(breaks) - 1 else np.ones(sel.size, bool)
         ref.append(sol.y.T[keep])
         xs = sol.y[:, -1]
     ref = np.vstack(ref)
-    inputs = {"voltage": InputSignal(breaks, [u[0] for u in us]), "load_torque": InputSignal(breaks, [u[1] for u in us])}
-    traj = simulate(motor_model, (0.0, 8.0), inputs=inputs, params=params, solver=Rodas(rtol=1e-10, atol=1e-10), save=ts)
+    inputs = {
+        "voltage": InputSignal(breaks, [u[0] for u in us]),
+        "load_torque": InputSignal(breaks, [u[1] for u in us]),
+    }
+    traj = simulate(
+        motor_model, (0.0, 8.0), inputs=inputs, params=params, solver=Rodas(rtol=1e-10, atol=1e-10), save=ts
+    )
     got = traj.x[:, perm]
     scale = np.maximum(np.abs(ref).max(axis=0), 1.0)
     err = np.abs(got - ref).max(axis=0) / scale
@@ -178,10 +230,17 @@ def test_cell_agrees_with_solve_ivp_at_tight_tolerance(cell_model):
     Cc, Cs, Rcs, hA = 40.0, 5.0, 2.0, 10.0 * 4.2e-3
 
     def ref_rhs(x, i, T_amb):
-        soc, v1, v2, Tc, Ts = x
+        _soc, v1, v2, Tc, Ts = x
         loss = R0 * i * i + v1 * v1 / R1 + v2 * v2 / R2
-        return np.array([-i / (3600 * Q), (i - v1 / R1) / C1, (i - v2 / R2) / C2,
-                         (loss - (Tc - Ts) / Rcs) / Cc, ((Tc - Ts) / Rcs - hA * (Ts - T_amb)) / Cs])
+        return np.array(
+            [
+                -i / (3600 * Q),
+                (i - v1 / R1) / C1,
+                (i - v2 / R2) / C2,
+                (loss - (Tc - Ts) / Rcs) / Cc,
+                ((Tc - Ts) / Rcs - hA * (Ts - T_amb)) / Cs,
+            ]
+        )
 
     names = ["cell.SOC", "cell.v1", "cell.v2", "core.T", "surface.T"]
     perm = [cell_model.layout.state_index(n) for n in names]
@@ -192,14 +251,26 @@ def test_cell_agrees_with_solve_ivp_at_tight_tolerance(cell_model):
     edges = [*breaks[1:], 900.0]
     for k, (a, b) in enumerate(zip(breaks, edges, strict=True)):
         sel = ts[(ts >= a) & (ts <= b)]
-        sol = solve_ivp(lambda t, x, i=currents[k]: ref_rhs(x, i, 298.15), (a, b), xs, method="DOP853",
-                        rtol=1e-12, atol=1e-13, t_eval=sel)
+        sol = solve_ivp(
+            lambda t, x, i=currents[k]: ref_rhs(x, i, 298.15),
+            (a, b),
+            xs,
+            method="DOP853",
+            rtol=1e-12,
+            atol=1e-13,
+            t_eval=sel,
+        )
         keep = sel < b if k < len(breaks) - 1 else np.ones(sel.size, bool)
         ref.append(sol.y.T[keep])
         xs = sol.y[:, -1]
     ref = np.vstack(ref)
-    traj = simulate(cell_model, (0.0, 900.0), inputs={"current": InputSignal(breaks, currents)},
-                    solver=Rodas(rtol=1e-10, atol=1e-12), save=ts)
+    traj = simulate(
+        cell_model,
+        (0.0, 900.0),
+        inputs={"current": InputSignal(breaks, currents)},
+        solver=Rodas(rtol=1e-10, atol=1e-12),
+        save=ts,
+    )
     got = traj.x[:, perm]
     scale = np.maximum(np.abs(ref).max(axis=0), 1e-3)
     assert (np.abs(got - ref).max(axis=0) / scale).max() < 5e-9

@@ -28,12 +28,16 @@ class InputSignal:
         if kind not in ("hold", "linear"):
             raise ValueError(f"input kind must be 'hold' or 'linear', got {kind!r}")
         if t.size == 0 or t.size != v.size:
-            raise ValueError(f"input table needs as many values as times (>= 1), got {t.size} times and {v.size} values")
+            raise ValueError(
+                f"input table needs as many values as times (>= 1), got {t.size} times and {v.size} values"
+            )
         if not np.all(np.isfinite(t)) or not np.all(np.isfinite(v)):
             raise ValueError("input table times and values must be finite")
         if np.any(np.diff(t) <= 0):
             k = int(np.argmax(np.diff(t) <= 0))
-            raise ValueError(f"input table times must be strictly increasing (times[{k}] = {t[k]} >= times[{k + 1}] = {t[k + 1]})")
+            raise ValueError(
+                f"input table times must be strictly increasing (times[{k}] = {t[k]} >= times[{k + 1}] = {t[k + 1]})"
+            )
         object.__setattr__(self, "times", t)
         object.__setattr__(self, "values", v)
         object.__setattr__(self, "kind", kind)
@@ -62,13 +66,13 @@ def build_input_table(
     if unknown:
         raise KeyError(f"unknown input(s) {unknown}; the model's inputs are {names or '(none)'}")
     signals: list[InputSignal] = []
-    for s in lay.inputs:
-        if s.name in given:
-            val = given[s.name]
-        elif isinstance(s.default, float) and not math.isnan(s.default):
-            val = s.default
+    for spec in lay.inputs:
+        if spec.name in given:
+            val = given[spec.name]
+        elif isinstance(spec.default, float) and not math.isnan(spec.default):
+            val = spec.default
         else:
-            raise KeyError(f"input {s.name!r} [{s.unit}] has no value and no default; give it in inputs")
+            raise KeyError(f"input {spec.name!r} [{spec.unit}] has no value and no default; give it in inputs")
         try:
             if isinstance(val, InputSignal):
                 sig = val
@@ -77,7 +81,7 @@ def build_input_table(
             else:
                 sig = InputSignal([0.0], [float(val)])
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"input {s.name!r} [{s.unit}]: {exc}") from None
+            raise ValueError(f"input {spec.name!r} [{spec.unit}]: {exc}") from None
         signals.append(sig)
     if not signals:
         return np.zeros(1), np.zeros((1, 0)), np.zeros(0, dtype=np.int64), signals

@@ -81,9 +81,7 @@ class Layout:
 
     def param_slice(self, name: str) -> slice:
         if name not in self._param_slices:
-            raise KeyError(
-                f"unknown parameter {name!r}; expected one of {', '.join(p.name for p in self.parameters)}"
-            )
+            raise KeyError(f"unknown parameter {name!r}; expected one of {', '.join(p.name for p in self.parameters)}")
         return self._param_slices[name]
 
     def unit(self, name: str) -> str:
@@ -165,7 +163,8 @@ class Model:
             if not low_ok or not np.all(arr <= spec.upper):
                 op = ">" if spec.strict else ">="
                 raise ValueError(
-                    f"parameter {name!r} [{spec.unit}]: expected values {op} {spec.lower:g} and <= {spec.upper:g}, got {value!r}"
+                    f"parameter {name!r} [{spec.unit}]: expected values {op} {spec.lower:g} "
+                    f"and <= {spec.upper:g}, got {value!r}"
                 )
             p[sl] = arr
         return p
@@ -182,7 +181,11 @@ class Model:
 
     def default_inputs(self) -> dict[str, float]:
         """Inputs that declare a default value."""
-        return {s.name: float(s.default) for s in self.layout.inputs if s.default is not None and not (isinstance(s.default, float) and math.isnan(s.default))}
+        return {
+            s.name: float(s.default)  # type: ignore[arg-type]
+            for s in self.layout.inputs
+            if s.default is not None and not (isinstance(s.default, float) and math.isnan(s.default))
+        }
 
     def __repr__(self) -> str:
         lay = self.layout

@@ -26,7 +26,7 @@ def _save_times(t0: float, t1: float, save: Any) -> np.ndarray:
     if save is None:
         return np.linspace(t0, t1, 501)
     if np.isscalar(save):
-        dt = float(save)
+        dt = float(save)  # type: ignore[arg-type]
         if not dt > 0:
             raise ValueError(f"save interval must be > 0 s, got {save!r}")
         n = int(np.floor((t1 - t0) / dt + 1e-9))
@@ -89,7 +89,9 @@ def simulate(
     fn = getattr(solvers, f"{solver.kernel}_integrate")
     rhs, jac, out, ev, act = model.functions()
     start = time.perf_counter()
-    status = int(fn(rhs, jac, out, ev, act, t0, t1, x_init, p, tab_t, tab_v, tab_kind, ts, ev_dir, opts, X, Y, ev_t, ev_k, stats))
+    status = int(
+        fn(rhs, jac, out, ev, act, t0, t1, x_init, p, tab_t, tab_v, tab_kind, ts, ev_dir, opts, X, Y, ev_t, ev_k, stats)
+    )
     wall = time.perf_counter() - start
     n_saved = int(stats[6]) if status != OK else ts.size
     n_ev = min(int(stats[5]), cap)
@@ -133,9 +135,7 @@ class Stepper:
         self.model = model
         self.solver = solver or DormandPrince()
         self.t = float(t0)
-        self.x = (
-            np.array(x0, dtype=np.float64).reshape(-1) if isinstance(x0, np.ndarray) else model.initial_state(x0)
-        )
+        self.x = np.array(x0, dtype=np.float64).reshape(-1) if isinstance(x0, np.ndarray) else model.initial_state(x0)
         self.p = model.parameters(params)
         self._opts = self.solver.opts()
         self._work = np.zeros(4)
@@ -165,9 +165,15 @@ class Stepper:
         if not dt > 0:
             raise ValueError(f"dt must be > 0 s, got {dt!r}")
         self._u[:] = uv
-        status = int(self._advance(self._rhs, self._jac, self.t, self.x, self._u, self.p, float(dt), self._opts, self._work, self._stats))
+        status = int(
+            self._advance(
+                self._rhs, self._jac, self.t, self.x, self._u, self.p, float(dt), self._opts, self._work, self._stats
+            )
+        )
         if status != OK:
-            raise IntegrationError(status, self._stats[0] if self._stats[0] else self.t, f"live step of {self.model.name!r}")
+            raise IntegrationError(
+                status, self._stats[0] if self._stats[0] else self.t, f"live step of {self.model.name!r}"
+            )
         self.t += float(dt)
         return self.x
 

@@ -41,7 +41,7 @@ def _code_fingerprint(fn: Callable[..., Any], depth: int = 0) -> str:
         glb = getattr(py, "__globals__", {})
         for name in code.co_names:
             obj = glb.get(name)
-            if isinstance(obj, types.FunctionType) or is_compiled(obj):
+            if obj is not None and (isinstance(obj, types.FunctionType) or is_compiled(obj)):
                 parts.append(_code_fingerprint(obj, depth + 1))
             elif isinstance(obj, int | float | str | tuple):
                 parts.append(f"{name}={obj!r}")

@@ -23,7 +23,7 @@ from typing import Any
 _UNARY: dict[str, Callable[[ast.expr], ast.expr | None]] = {}
 
 
-class Unsupported(Exception):
+class UnsupportedKernelError(Exception):
     """The kernel is not a single differentiable expression."""
 
 
@@ -33,7 +33,11 @@ def _num(v: float) -> ast.expr:
 
 def _call(fname: str, *args: ast.expr) -> ast.expr:
     mod, _, attr = fname.rpartition(".")
-    func: ast.expr = ast.Attribute(value=ast.Name(id=mod, ctx=ast.Load()), attr=attr, ctx=ast.Load()) if mod else ast.Name(id=attr, ctx=ast.Load())
+    func: ast.expr = (
+        ast.Attribute(value=ast.Name(id=mod, ctx=ast.Load()), attr=attr, ctx=ast.Load())
+        if mod
+        else ast.Name(id=attr, ctx=ast.Load())
+    )
     return ast.Call(func=func, args=list(args), keywords=[])
 
 
@@ -102,9 +106,9 @@ class _Differentiator:
             val = self.glb.get(node.id)
             if isinstance(val, int | float) and not isinstance(val, bool):
                 return _num(val)
-            raise Unsupported(f"global name {node.id!r}")
+            raise UnsupportedKernelError(f"global name {node.id!r}")
         if isinstance(node, ast.Constant) and not isinstance(node.value, int | float):
-            raise Unsupported("non-numeric constant")
+            raise UnsupportedKernelError("non-numeric constant")
         if isinstance(node, ast.Call):
             fname = self.func_name(node)
             return _call(f"math.{fname}" if fname != "abs" else "abs", *[self.canon(a) for a in node.args])
@@ -119,16 +123,16 @@ class _Differentiator:
         f = node.func
         if node.keywords or len(node.args) != 1:
             if isinstance(f, ast.Attribute) and f.attr == "copysign":
-                raise Unsupported("copysign")
-            raise Unsupported("call with several arguments")
+                raise UnsupportedKernelError("copysign")
+            raise UnsupportedKernelError("call with several arguments")
         if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in _CANONICAL:
             name = f.attr
         elif isinstance(f, ast.Name) and f.id == "abs":
             name = "abs"
         else:
-            raise Unsupported(f"call to {ast.unparse(f)}")
+            raise UnsupportedKernelError(f"call to {ast.unparse(f)}")
         if name not in _DERIV:
-            raise Unsupported(f"function {name}")
+            raise UnsupportedKernelError(f"function {name}")
         return name
 
     def d(self, node: ast.expr, var: str) -> ast.expr | None:
@@ -142,7 +146,7 @@ class _Differentiator:
                 return None if inner is None else ast.UnaryOp(ast.USub(), inner)
             if isinstance(node.op, ast.UAdd):
                 return inner
-            raise Unsupported("unary operator")
+            raise UnsupportedKernelError("unary operator")
         if isinstance(node, ast.BinOp):
             a, b = node.left, node.right
             da, db = self.d(a, var), self.d(b, var)
@@ -163,7 +167,7 @@ class _Differentiator:
                 # a**b = exp(b log a)
                 term = _add(_mul(db, _call("math.log", a)), _div(_mul(b, da), a))
                 return _mul(node, term)
-            raise Unsupported("binary operator")
+            raise UnsupportedKernelError("binary operator")
         if isinstance(node, ast.Call):
             # canon() already spelled it math.f(u)
             fname = node.func.attr if isinstance(node.func, ast.Attribute) else "abs"  # type: ignore[union-attr]
@@ -171,11 +175,11 @@ class _Differentiator:
             du = self.d(u, var)
             return None if du is None else _mul(_DERIV[fname](u), du)
         if isinstance(node, ast.IfExp):
-            a, b = self.d(node.body, var), self.d(node.orelse, var)
-            if a is None and b is None:
+            d_body, d_else = self.d(node.body, var), self.d(node.orelse, var)
+            if d_body is None and d_else is None:
                 return None
-            return ast.IfExp(node.test, a or _num(0.0), b or _num(0.0))
-        raise Unsupported(type(node).__name__)
+            return ast.IfExp(node.test, d_body or _num(0.0), d_else or _num(0.0))
+        raise UnsupportedKernelError(type(node).__name__)
 
 
 def _expression_of(fn: Callable[..., Any]) -> ast.expr:
@@ -183,7 +187,7 @@ def _expression_of(fn: Callable[..., Any]) -> ast.expr:
     try:
         src = textwrap.dedent(inspect.getsource(py))
     except (OSError, TypeError) as exc:
-        raise Unsupported("no source") from exc
+        raise UnsupportedKernelError("no source") from exc
     code = py.__code__
     if code.co_name == "<lambda>":
         tree = None
@@ -196,7 +200,7 @@ def _expression_of(fn: Callable[..., Any]) -> ast.expr:
             except SyntaxError:
                 continue
         if tree is None:
-            raise Unsupported("unparsable lambda")
+            raise UnsupportedKernelError("unparsable lambda")
         # Match the lambda by its compiled code; bytecode alone can differ with the enclosing
         # module's imports (global look-ups), so fall back to names, variables and constants.
         exact, similar = [], []
@@ -214,21 +218,25 @@ def _expression_of(fn: Callable[..., Any]) -> ast.expr:
                 continue
             if inner.co_code == code.co_code and inner.co_consts == code.co_consts:
                 exact.append(node)
-            elif (inner.co_varnames, inner.co_names, inner.co_consts) == (code.co_varnames, code.co_names, code.co_consts):
+            elif (inner.co_varnames, inner.co_names, inner.co_consts) == (
+                code.co_varnames,
+                code.co_names,
+                code.co_consts,
+            ):
                 similar.append(node)
         if len(exact) == 1:
             return exact[0].body
         if not exact and len(similar) == 1:
             return similar[0].body
-        raise Unsupported("lambda not found in its source line")
-    tree = ast.parse(src)
-    fdef = tree.body[0]
+        raise UnsupportedKernelError("lambda not found in its source line")
+    module = ast.parse(src)
+    fdef = module.body[0]
     if not isinstance(fdef, ast.FunctionDef):
-        raise Unsupported("not a function")
-    body = [s for s in fdef.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
-    if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
-        raise Unsupported("more than one statement")
-    return body[0].value
+        raise UnsupportedKernelError("not a function")
+    statements = [s for s in fdef.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    if len(statements) != 1 or not isinstance(statements[0], ast.Return) or statements[0].value is None:
+        raise UnsupportedKernelError("more than one statement")
+    return statements[0].value
 
 
 def partials(fn: Callable[..., Any], args: tuple[str, ...]) -> dict[str, str] | None:
@@ -245,7 +253,7 @@ def partials(fn: Callable[..., Any], args: tuple[str, ...]) -> dict[str, str] | 
             if d is not None:
                 out[a] = ast.unparse(ast.fix_missing_locations(d))
         return out
-    except (Unsupported, SyntaxError):
+    except (UnsupportedKernelError, SyntaxError):
         return None
 
 
@@ -254,7 +262,7 @@ def substitute(expr_src: str, mapping: dict[str, str]) -> str:
     tree = ast.parse(expr_src, mode="eval")
 
     class _Sub(ast.NodeTransformer):
-        def visit_Name(self, node: ast.Name) -> ast.expr:  # noqa: N802 - ast API
+        def visit_Name(self, node: ast.Name) -> ast.expr:
             if node.id in mapping:
                 return ast.parse(f"({mapping[node.id]})", mode="eval").body
             return node

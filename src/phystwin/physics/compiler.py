@@ -40,7 +40,6 @@ from phystwin.physics.flatten import Flat, Key, flatten
 from phystwin.physics.system import System
 
 
-
 class AlgebraicLoopError(ModelDefinitionError):
     """The composed equations contain an algebraic loop (listed by member)."""
 
@@ -71,6 +70,11 @@ class _Eq:
     alts: list[_Alt]
 
 
+def _placeholder(a: str | int) -> str:
+    """A literal argument as is; a class id as ``{id}``, filled with its variable name later."""
+    return a if isinstance(a, str) else "{" + str(a) + "}"
+
+
 class _Compiler:
     def __init__(self, system: System, analytic_jacobian: bool = True) -> None:
         self.system = system
@@ -99,7 +103,10 @@ class _Compiler:
         for path, comp in flat.leaves.items():
             for s in comp.states:
                 self.states.append(
-                    ((path, s.name), Signal(f"{path}.{s.name}", s.unit, comp.state_starts[s.name], s.description, s.lower, s.upper))
+                    (
+                        (path, s.name),
+                        Signal(f"{path}.{s.name}", s.unit, comp.state_starts[s.name], s.description, s.lower, s.upper),
+                    )
                 )
         pos = 0
         for path, comp in flat.leaves.items():
@@ -107,7 +114,9 @@ class _Compiler:
                 size = prm.size or 1
                 val = comp.parameter_values[prm.name]
                 default = tuple(float(v) for v in val) if prm.size else float(val)
-                sig = Signal(f"{path}.{prm.name}", prm.unit, default, prm.description, prm.lower, prm.upper, prm.strict, size)
+                sig = Signal(
+                    f"{path}.{prm.name}", prm.unit, default, prm.description, prm.lower, prm.upper, prm.strict, size
+                )
                 self.params.append(((path, prm.name), sig, pos, size))
                 pos += size
         for i, (key, _) in enumerate(self.states):
@@ -145,7 +154,13 @@ class _Compiler:
 
     def describe(self, cid: int) -> str:
         """All names of a variable class: ``a.u = b.y`` for a driven input."""
-        names = sorted({self.flat.vars[m].where for m in self.class_members[cid] if not self.flat.vars[m].role.startswith("virtual")})
+        names = sorted(
+            {
+                self.flat.vars[m].where
+                for m in self.class_members[cid]
+                if not self.flat.vars[m].role.startswith("virtual")
+            }
+        )
         return " = ".join(names) or self.where(cid)
 
     # ------------------------------------------------------------------ equations
@@ -250,16 +265,18 @@ class _Compiler:
                             seen_v.add(c2)
                             todo.append(c2)
             names = sorted(self.where(c) for c in seen_v)
-            hint = " (is a port left unconnected?)" if any(any("." in m[1] for m in self.class_members[c]) for c in free) else ""
+            hint = (
+                " (is a port left unconnected?)"
+                if any(any("." in m[1] for m in self.class_members[c]) for c in free)
+                else ""
+            )
             lines.append(f"under-determined: nothing determines {', '.join(names[:12])}{hint}")
         return "the composed system is structurally singular:\n  " + "\n  ".join(lines)
 
     def order(self, choice: dict[int, int]) -> list[int]:
         """Equations in evaluation order; refuse algebraic loops (Tarjan, iterative)."""
         solver_of = {self.eqs[e].alts[a].target: e for e, a in choice.items()}
-        deps = {
-            e: [solver_of[x] for x in self.eqs[e].alts[a].args if isinstance(x, int)] for e, a in choice.items()
-        }
+        deps = {e: [solver_of[x] for x in self.eqs[e].alts[a].args if isinstance(x, int)] for e, a in choice.items()}
         index: dict[int, int] = {}
         low: dict[int, int] = {}
         on_stack: set[int] = set()
@@ -357,7 +374,10 @@ class _Compiler:
 
         def call(path: str, comp: Component, fn: Callable[..., float]) -> tuple[str, list[str | int]]:
             args = [self._arg(path, comp, a) for a in arg_names(fn)]
-            return f"{kname(_kernels.register(fn))}({', '.join(expr(a) if isinstance(a, str) else '{' + str(a) + '}' for a in args)})", args
+            return (
+                f"{kname(_kernels.register(fn))}({', '.join(_placeholder(a) for a in args)})",
+                args,
+            )
 
         def fill(template: str) -> str:
             # class ids are filled after all names are known
@@ -433,8 +453,8 @@ class _Compiler:
             "from phystwin.physics._kernels import KERNELS",
             "",
         ]
-        for key, name in kernels.items():
-            src.append(f"{name} = KERNELS[{key!r}]")
+        for kernel_key, kernel_name in kernels.items():
+            src.append(f"{kernel_name} = KERNELS[{kernel_key!r}]")
         src += ["", "", "@njit", "def rhs(t, x, u, p, dx):"]
         src += prelude(rhs_roots) + rhs_lines + ["    return 0", "", "", "@njit", "def out(t, x, u, p, y):"]
         src += prelude(out_roots) + out_lines + ["    return 0", "", "", "@njit", "def ev(t, x, u, p, g):"]
@@ -448,7 +468,6 @@ class _Compiler:
             src += ["    return fd_jacobian(rhs, t, x, u, p, J)", ""]
             self.jacobian_kind = "finite-difference"
         return "\n".join(src) + "\n", layout
-
 
     def _jacobian_lines(
         self,
@@ -476,7 +495,9 @@ class _Compiler:
                 return {int(a[2:-1]): "1.0"}
             return {}
 
-        def partial_terms(fn: Callable[..., float] | None, args: list[str | int], names: list[str], tag: str, value: str) -> list[tuple[str, dict[int, str]]]:
+        def partial_terms(
+            fn: Callable[..., float] | None, args: list[str | int], names: list[str], tag: str, value: str
+        ) -> list[tuple[str, dict[int, str]]]:
             nonlocal n_fd
             terms: list[tuple[str, dict[int, str]]] = []
             live = [(k, arg_tangent(a)) for k, a in enumerate(args)]
@@ -513,7 +534,9 @@ class _Compiler:
             return {j: " + ".join(v) for j, v in cols.items()}
 
         wanted = {int(line.split("=")[0].strip()[1:]) for line in prelude_lines}
-        for cid, name in sorted(((c, n) for c, n in var_name.items() if int(n[1:]) in wanted), key=lambda cn: int(cn[1][1:])):
+        for cid, name in sorted(
+            ((c, n) for c, n in var_name.items() if int(n[1:]) in wanted), key=lambda cn: int(cn[1][1:])
+        ):
             alt = self._solution[cid]
             fn = self._fn_of(alt)
             terms = partial_terms(fn, alt.args, alt.arg_names, name, name)

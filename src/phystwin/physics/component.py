@@ -91,9 +91,7 @@ class Parameter:
             raise ModelDefinitionError(f"{where}: expected a number, got {value!r}") from None
         if self.size:
             if arr.shape != (self.size,):
-                raise ModelDefinitionError(
-                    f"{where}: expected a vector of {self.size} values, got shape {arr.shape}"
-                )
+                raise ModelDefinitionError(f"{where}: expected a vector of {self.size} values, got shape {arr.shape}")
         elif arr.shape != ():
             raise ModelDefinitionError(f"{where}: expected a single number, got shape {arr.shape}")
         if not np.all(np.isfinite(arr)):
@@ -184,9 +182,7 @@ class Component:
         self._check_declaration()
         params = {p.name: p for p in self.parameters}
         states = {s.name: s for s in self.states}
-        self.parameter_values: dict[str, np.ndarray] = {
-            p.name: p.check(p.default, name) for p in self.parameters
-        }
+        self.parameter_values: dict[str, np.ndarray] = {p.name: p.check(p.default, name) for p in self.parameters}
         self.state_starts: dict[str, float] = {s.name: float(s.start) for s in self.states}
         for key, value in values.items():
             if key in params:

@@ -135,9 +135,9 @@ def _resolve(sys_: System, prefix: str, ref: str, flat: Flat) -> Resolved:
             return ("var", (path, rest))
     if (path, rest) in flat.vars:
         return ("var", (path, rest))
-    names = [p.name for p in comp.ports] + [
-        n.name for n in (*comp.states, *comp.variables, *comp.inputs, *comp.parameters)
-    ]
+    names = [p.name for p in comp.ports]
+    names += [s.name for s in comp.states] + [v.name for v in (*comp.variables, *comp.inputs)]
+    names += [p.name for p in comp.parameters]
     raise ModelDefinitionError(
         f"{where}: {type(comp).__name__} {head!r} has no port or variable {rest!r} (reference {ref!r}); "
         f"expected one of {', '.join(names) or '(none)'}"

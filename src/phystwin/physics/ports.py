@@ -57,21 +57,21 @@ class Port:
         return f"{self.name}.{self.kind.through}"
 
 
-def HeatPort(name: str, description: str = "") -> Port:  # noqa: N802 - reads as a type
+def HeatPort(name: str, description: str = "") -> Port:
     """Thermal port: temperature ``T`` [K] across, heat flow ``Q_flow`` [W] into the component."""
     return Port(name, HEAT, description)
 
 
-def Flange(name: str, description: str = "") -> Port:  # noqa: N802
+def Flange(name: str, description: str = "") -> Port:
     """Rotational flange: speed ``w`` [rad/s] across, torque ``tau`` [N*m] into the component."""
     return Port(name, ROTATIONAL, description)
 
 
-def TranslationalFlange(name: str, description: str = "") -> Port:  # noqa: N802
+def TranslationalFlange(name: str, description: str = "") -> Port:
     """Translational flange: velocity ``v`` [m/s] across, force ``f`` [N] into the component."""
     return Port(name, TRANSLATIONAL, description)
 
 
-def Pin(name: str, description: str = "") -> Port:  # noqa: N802
+def Pin(name: str, description: str = "") -> Port:
     """Electrical pin: potential ``v`` [V] across, current ``i`` [A] into the component."""
     return Port(name, ELECTRICAL, description)

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from phystwin.physics.component import Component, ModelDefinitionError, _IDENT
+from phystwin.physics.component import _IDENT, Component, ModelDefinitionError
 
 if TYPE_CHECKING:
     from phystwin.core.model import Model

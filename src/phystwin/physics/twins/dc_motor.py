@@ -114,7 +114,9 @@ SPEC = register_twin(
     TwinSpec(
         name="dc_motor",
         build=build,
-        description="DC motor drive: armature R(T)-L-EMF, rotor with friction and load, winding/stator/housing thermal network",
+        description=(
+            "DC motor drive: armature R(T)-L-EMF, rotor with friction and load, winding/stator/housing thermal network"
+        ),
         main_outputs=("current", "speed", "winding_temperature", "housing_temperature"),
     )
 )

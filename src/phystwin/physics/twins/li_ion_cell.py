@@ -30,7 +30,9 @@ T0 = 298.15
 
 def build() -> System:
     """The Li-ion cell twin (2.5 Ah, 18650 class)."""
-    s = System("li_ion_cell", "Li-ion cell: 2-RC equivalent circuit, OCV(SOC), coulomb counting, core/surface thermal nodes")
+    s = System(
+        "li_ion_cell", "Li-ion cell: 2-RC equivalent circuit, OCV(SOC), coulomb counting, core/surface thermal nodes"
+    )
     s.add(LiIonCell("cell", heat_port=True, Q_Ah=2.5, R0=0.02, R1=0.015, C1=2000.0, R2=0.02, C2=30000.0, SOC=1.0))
     s.add(CurrentSource("load"))
     s.add(Ground("ground"))
