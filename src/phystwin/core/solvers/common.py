@@ -93,23 +93,26 @@ def model_status(s):  # type: ignore[no-untyped-def]
 def all_finite(a):  # type: ignore[no-untyped-def]
     """True if every element of the 1-d array ``a`` is finite.
 
-    ``v - v`` is exactly 0 for finite ``v`` and NaN for NaN or +-Inf, and a sum of zeros cannot
-    overflow, so one comparison at the end replaces a branch per element.
+    ``v - v`` is exactly 0 for finite ``v`` and NaN for NaN or +-Inf. The per-element results
+    are combined with a boolean AND (associative, so LLVM may reorder and vectorise it; a
+    floating-point sum would be one long dependency chain).
     """
-    s = 0.0
+    ok = True
     for i in range(a.shape[0]):
-        s += a[i] - a[i]
-    return s == 0.0
+        v = a[i]
+        ok = ok & (v - v == 0.0)
+    return ok
 
 
 @njit
 def all_finite2(A):  # type: ignore[no-untyped-def]
     """True if every element of the 2-d array ``A`` is finite (see :func:`all_finite`)."""
-    s = 0.0
+    ok = True
     for i in range(A.shape[0]):
         for j in range(A.shape[1]):
-            s += A[i, j] - A[i, j]
-    return s == 0.0
+            v = A[i, j]
+            ok = ok & (v - v == 0.0)
+    return ok
 
 
 @njit
@@ -258,6 +261,8 @@ def lu_factor(A, piv):  # type: ignore[no-untyped-def]
     """In-place LU factorisation ``P A = L U`` with partial pivoting (Doolittle, unit ``L``).
 
     Written out for the small dense matrices of the stiff solver (no LAPACK call overhead).
+    The diagonal receives the reciprocals ``1 / U_kk`` (the solves then multiply: a division
+    on the critical path of every back substitution costs ~4x a multiplication).
     Returns False if a pivot is zero or non-finite (singular matrix).
     """
     n = A.shape[0]
@@ -278,6 +283,7 @@ def lu_factor(A, piv):  # type: ignore[no-untyped-def]
                 A[k, j] = A[p, j]
                 A[p, j] = tmp
         inv = 1.0 / A[k, k]
+        A[k, k] = inv
         for i in range(k + 1, n):
             m = A[i, k] * inv
             A[i, k] = m
@@ -289,7 +295,12 @@ def lu_factor(A, piv):  # type: ignore[no-untyped-def]
 
 @njit
 def lu_solve(A, piv, b):  # type: ignore[no-untyped-def]
-    """Solve ``A x = b`` in place in ``b`` using the factors from :func:`lu_factor`."""
+    """Solve ``A x = b`` in place in ``b`` using the factors from :func:`lu_factor`.
+
+    Column-oriented substitutions: once ``b_j`` is final it updates all later rows (independent
+    operations instead of one dependency chain per row); zero entries (common in sparse
+    Jacobians and in the right-hand sides) skip their column.
+    """
     n = A.shape[0]
     for k in range(n):
         p = piv[k]
@@ -297,16 +308,17 @@ def lu_solve(A, piv, b):  # type: ignore[no-untyped-def]
             tmp = b[k]
             b[k] = b[p]
             b[p] = tmp
-    for i in range(1, n):
-        s = b[i]
-        for j in range(i):
-            s -= A[i, j] * b[j]
-        b[i] = s
-    for i in range(n - 1, -1, -1):
-        s = b[i]
-        for j in range(i + 1, n):
-            s -= A[i, j] * b[j]
-        b[i] = s / A[i, i]
+    for j in range(n - 1):
+        bj = b[j]
+        if bj != 0.0:
+            for i in range(j + 1, n):
+                b[i] -= A[i, j] * bj
+    for j in range(n - 1, -1, -1):
+        bj = b[j] * A[j, j]
+        b[j] = bj
+        if bj != 0.0:
+            for i in range(j):
+                b[i] -= A[i, j] * bj
 
 
 @njit
