@@ -51,11 +51,10 @@ def _run_factory(variant: str, solver) -> Callable[[], tuple[np.ndarray, np.ndar
 def entries(variant: str) -> list[tuple[str, Callable[[], tuple[np.ndarray, np.ndarray, int]]]]:
     """(name, run) pairs for the harness."""
     tol = {"rtol": mr.RTOL, "atol": mr.ATOL}
-    out = [
-        ("phystwin Rodas4", _run_factory(variant, Rodas(**tol))),
-        ("phystwin DOPRI5", _run_factory(variant, DormandPrince(**tol))),
-    ]
+    out = [("phystwin Rodas4", _run_factory(variant, Rodas(**tol)))]
     if variant == "nonstiff":
+        # explicit methods are stability-limited on the stiff variant (h ~ 3e-4 s over 3600 s), as scipy RK45
+        out.append(("phystwin DOPRI5", _run_factory(variant, DormandPrince(**tol))))
         # fixed step at the explicit stability edge of the electromechanical mode (|lambda| ~ 100 1/s)
         out.append(("phystwin RK4 (h = 2 ms)", _run_factory(variant, RK4(dt=2e-3))))
     return out
