@@ -158,7 +158,6 @@ def _run_simulation(
     solver: str | None,
 ) -> int:
     from phystwin.core.status import IntegrationError
-    from phystwin.plots.signals import plot_trajectory
     from phystwin.records.config import read_config
     from phystwin.records.hdf5 import write_trajectory
     from phystwin.records.resolve import SOLVERS, load_model, resolve
@@ -188,6 +187,8 @@ def _run_simulation(
     )
     plot_file = None
     if png_path is not None and traj.t.size:
+        from phystwin.plots.signals import plot_trajectory  # matplotlib only when a figure is wanted
+
         plot_file = plot_trajectory(traj, png_path, title=f"{spec.label} ({spec.twin_type})")
     wall = time.perf_counter() - started
     con = _stdout()
