@@ -23,6 +23,7 @@ from typing import Any
 import numba
 from numba.core import types
 from numba.core.errors import NumbaExperimentalFeatureWarning
+from numba.core.typing.typeof import typeof_impl
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
@@ -188,6 +189,7 @@ else:
             cres = dispatcher.get_compile_result(sig)
             self._address = cres.library.get_pointer_to_function(cres.fndesc.llvm_cfunc_wrapper_name)
             self._sig = sig
+            self._numba_type = types.FunctionType(sig)
             self._dispatcher = dispatcher  # keeps the compiled code alive
 
         def __wrapper_address__(self) -> int:
@@ -195,6 +197,12 @@ else:
 
         def signature(self) -> Any:
             return self._sig
+
+    @typeof_impl.register(_FunctionPointer)
+    def _typeof_function_pointer(val: _FunctionPointer, c: Any) -> Any:
+        """The precomputed type: numba's generic rule builds a new ``FunctionType`` (a few
+        microseconds of Python) for every argument of every kernel call."""
+        return val._numba_type
 
     def function_pointer(dispatcher: Any, sig: Any) -> Any:
         """``dispatcher`` compiled for ``sig`` as a cheap-to-pass first-class function value."""
