@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from phystwin.core import solvers
-from phystwin.core.inputs import InputSignal, build_input_table
+from phystwin.core.inputs import InputSignal, PreparedInputs, prepare_inputs
 from phystwin.core.model import Model
 from phystwin.core.options import RK4, DormandPrince, Solver
 from phystwin.core.status import OK, IntegrationError
@@ -42,7 +42,7 @@ def simulate(
     model: Model,
     t_span: tuple[float, float],
     *,
-    inputs: Mapping[str, float | InputSignal | tuple[Any, Any]] | None = None,
+    inputs: Mapping[str, float | InputSignal | tuple[Any, Any]] | PreparedInputs | None = None,
     params: Mapping[str, Any] | None = None,
     x0: Mapping[str, float] | np.ndarray | None = None,
     solver: Solver | None = None,
@@ -53,7 +53,8 @@ def simulate(
 
     Parameters
     ----------
-    inputs : mapping name -> constant, :class:`InputSignal` or ``(times, values)`` (held)
+    inputs : mapping name -> constant, :class:`InputSignal` or ``(times, values)`` (held), or
+        :class:`~phystwin.core.inputs.PreparedInputs` from :func:`~phystwin.core.inputs.prepare_inputs`
     params : mapping full parameter name -> value (SI), over the defaults
     x0 : mapping state name -> start value, or a full state vector
     solver : :class:`DormandPrince` (default), :class:`Rodas` (stiff) or :class:`RK4`
@@ -73,7 +74,13 @@ def simulate(
             raise ValueError(f"x0 must be {lay.nx} finite values, got {x0!r}")
     else:
         x_init = model.initial_state(x0)
-    tab_t, tab_v, tab_kind, signals = build_input_table(model, inputs)
+    if isinstance(inputs, PreparedInputs):
+        if inputs.model_hash != model.structure_hash:
+            raise ValueError(f"these prepared inputs belong to another model than {model.name!r}")
+        prepared = inputs
+    else:
+        prepared = prepare_inputs(model, inputs)
+    tab_t, tab_v, tab_kind = prepared.tab_t, prepared.tab_v, prepared.tab_kind
     ts = _save_times(t0, t1, save)
     X = np.full((ts.size, lay.nx), np.nan)
     Y = np.full((ts.size, lay.ny), np.nan)
@@ -98,7 +105,7 @@ def simulate(
     st: dict[str, Any] = {name: float(v) for name, v in zip(_STAT_NAMES, stats, strict=True)}
     st.update(wall_time=wall, solver=type(solver).__name__)
     tsv = ts[:n_saved]
-    U = np.column_stack([s.at(tsv) for s in signals]) if signals else np.zeros((n_saved, 0))
+    U = prepared.at(tsv)
     traj = Trajectory(
         t=tsv,
         x=X[:n_saved],
