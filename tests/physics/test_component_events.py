@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -97,7 +98,7 @@ def test_thermostat_switches_between_its_thresholds():
     assert T.max() < 300.0 + 1e-4 and T.min() > 290.0 - 1e-4
     names = traj.event_names
     assert len(names) >= 4
-    assert all(a != b for a, b in zip(names, names[1:], strict=False))  # strictly alternating
+    assert all(a != b for a, b in itertools.pairwise(names))  # strictly alternating
     # heating phase: C dT/dt = P - G (T - T_out) from 290 K to 300 K -> analytic duration
     C, Gw, P, T_out = 2.0e4, 5.0, 300.0, 270.0
     T_inf = T_out + P / Gw
