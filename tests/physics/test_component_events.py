@@ -41,10 +41,18 @@ class Thermostat(Component):
     )
     derivatives = {"mode": lambda: 0.0}
     events = (
-        Event("switch_off", lambda port_T, T_off, mode: port_T - T_off if mode > 0.5 else -1.0,
-              resets={"mode": lambda: 0.0}, direction=1),
-        Event("switch_on", lambda port_T, T_on, mode: T_on - port_T if mode < 0.5 else -1.0,
-              resets={"mode": lambda: 1.0}, direction=1),
+        Event(
+            "switch_off",
+            lambda port_T, T_off, mode: port_T - T_off if mode > 0.5 else -1.0,
+            resets={"mode": lambda: 0.0},
+            direction=1,
+        ),
+        Event(
+            "switch_on",
+            lambda port_T, T_on, mode: T_on - port_T if mode < 0.5 else -1.0,
+            resets={"mode": lambda: 1.0},
+            direction=1,
+        ),
     )
 
 
