@@ -201,14 +201,26 @@ def main(argv: list[str] | None = None) -> int:
                 plan.append((variant, name, fn, ""))
 
     rows: list[harness.Row] = []
-    with harness.progress(len(plan), "bench_solvers") as advance:
-        for variant, name, fn, reason in plan:
-            if fn is None:
-                rows.append(harness.Row(name, variant, note=reason))
-            else:
-                t_ref, X_ref = refs[variant]
-                rows.append(harness.run_method(name, variant, fn, t_ref, X_ref, args.repeats, args.warmup))
-            advance(f"{name} / {variant}")
+    with harness.progress(len(variants), "bench_solvers") as advance:
+        for variant in variants:
+            # every method of a variant is timed round-robin, so machine drift hits them alike
+            live = [(name, fn) for v, name, fn, _ in plan if v == variant and fn is not None]
+            timed = dict(
+                zip(
+                    [n for n, _ in live],
+                    harness.time_interleaved([f for _, f in live], args.repeats, args.warmup),
+                    strict=True,
+                )
+            )
+            t_ref, X_ref = refs[variant]
+            for v, name, fn, reason in plan:
+                if v != variant:
+                    continue
+                if fn is None:
+                    rows.append(harness.Row(name, variant, note=reason))
+                else:
+                    rows.append(harness.score(name, variant, timed[name], t_ref, X_ref, args.repeats))
+            advance(variant)
     harness.fill_ratios(rows, "numbalsoda LSODA")
 
     table = harness.markdown_table(rows)

@@ -69,6 +69,47 @@ def time_callable(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> t
     return Timing(median=med, q1=q1, q3=q3, times=times, warmup=warmup), out
 
 
+def time_interleaved(
+    fns: Sequence[Callable[[], Any]], repeats: int = 5, warmup: int = 1
+) -> list[tuple[Timing, Any] | BaseException]:
+    """Time several callables round-robin (repeat r calls each once, in an order rotated by r).
+
+    On a machine whose speed drifts over minutes (a shared VM), consecutive repeats of one method
+    followed by the next method's would charge the drift to whichever method ran last; interleaving
+    exposes every method to the same conditions, so their ratios are fair. A callable that raises
+    is reported by its exception and dropped from later rounds.
+    """
+    outs: list[Any] = [None] * len(fns)
+    failed: dict[int, BaseException] = {}
+    for k, fn in enumerate(fns):
+        try:
+            for _ in range(warmup):
+                outs[k] = fn()
+        except Exception as exc:  # a failing peer must not kill the comparison
+            failed[k] = exc
+    times: list[list[float]] = [[] for _ in fns]
+    for r in range(repeats):
+        order = list(range(len(fns)))
+        order = order[r % len(order) :] + order[: r % len(order)] if order else order
+        for k in order:
+            if k in failed:
+                continue
+            try:
+                t0 = time.perf_counter()
+                outs[k] = fns[k]()
+                times[k].append(time.perf_counter() - t0)
+            except Exception as exc:
+                failed[k] = exc
+    result: list[tuple[Timing, Any] | BaseException] = []
+    for k in range(len(fns)):
+        if k in failed:
+            result.append(failed[k])
+            continue
+        q1, med, q3 = (float(v) for v in np.percentile(times[k], [25, 50, 75]))
+        result.append((Timing(median=med, q1=q1, q3=q3, times=times[k], warmup=warmup), outs[k]))
+    return result
+
+
 # --------------------------------------------------------------------------------------------------
 # Accuracy
 # --------------------------------------------------------------------------------------------------
@@ -125,9 +166,24 @@ def run_method(
 ) -> Row:
     """Time one entry and score its last output against the reference; failures become a note."""
     try:
-        timing, out = time_callable(fn, repeats=repeats, warmup=warmup)
+        timed = time_callable(fn, repeats=repeats, warmup=warmup)
     except Exception as exc:  # a failing peer must not kill the whole comparison
-        return Row(name, variant, note=f"failed: {type(exc).__name__}: {exc}")
+        timed = exc
+    return score(name, variant, timed, t_ref, X_ref, repeats)
+
+
+def score(
+    name: str,
+    variant: str,
+    timed: tuple[Timing, Any] | BaseException,
+    t_ref: np.ndarray,
+    X_ref: np.ndarray,
+    repeats: int,
+) -> Row:
+    """A result row from a timing (or the exception the method raised) and its last output."""
+    if isinstance(timed, BaseException):
+        return Row(name, variant, note=f"failed: {type(timed).__name__}: {timed}")
+    timing, out = timed
     t, X, n_rhs = out
     t = np.asarray(t, dtype=np.float64)
     note = ""
