@@ -154,6 +154,10 @@ class Stepper:
 
     def inputs(self, values: Mapping[str, float]) -> np.ndarray:
         """Input vector from a name -> value mapping (all inputs must be given or have defaults)."""
+        names = [s.name for s in self.model.layout.inputs]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise KeyError(f"unknown input(s) {unknown}; the model's inputs are {names or '(none)'}")
         u = np.empty(self.model.layout.nu)
         for k, s in enumerate(self.model.layout.inputs):
             if s.name in values:
@@ -171,15 +175,20 @@ class Stepper:
             raise ValueError(f"expected {self.model.layout.nu} input values, got shape {uv.shape}")
         if not dt > 0:
             raise ValueError(f"dt must be > 0 s, got {dt!r}")
+        if not np.all(np.isfinite(uv)):
+            bad = [s.name for s, v in zip(self.model.layout.inputs, uv, strict=True) if not np.isfinite(v)]
+            raise ValueError(f"non-finite input value(s) for {bad} at t = {self.t:g} s; the state was not advanced")
         self._u[:] = uv
+        x_before = self.x.copy()  # a failed step must not leave a half-advanced state
         status = int(
             self._advance(
                 self._rhs, self._jac, self.t, self.x, self._u, self.p, float(dt), self._opts, self._work, self._stats
             )
         )
         if status != OK:
+            self.x[:] = x_before
             raise IntegrationError(
-                status, self._stats[0] if self._stats[0] else self.t, f"live step of {self.model.name!r}"
+                status, self._stats[0] if self._stats[0] else self.t, f"live step of {self.model.name!r}; state kept"
             )
         self.t += float(dt)
         return self.x
