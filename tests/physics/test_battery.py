@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from phystwin.core.inputs import InputSignal
-from phystwin.core.simulate import DormandPrince, simulate
+from phystwin.core.simulation import DormandPrince, simulate
 from phystwin.physics import ModelDefinitionError, System
 from phystwin.physics.electrical import CurrentSource, Ground, LiIonCell
 from phystwin.physics.electrical.battery import DEFAULT_OCV_TABLE, DEFAULT_SOC_TABLE, interp_table

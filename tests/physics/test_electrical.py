@@ -11,7 +11,7 @@ import pytest
 
 from phystwin.core.inputs import InputSignal
 from phystwin.core.options import Rodas
-from phystwin.core.simulate import DormandPrince, simulate
+from phystwin.core.simulation import DormandPrince, simulate
 from phystwin.physics import System
 from phystwin.physics.electrical import Capacitor, DcMachine, Ground, Inductor, Resistor, VoltageSource
 from phystwin.physics.mechanical import Damper, Fixed, Inertia

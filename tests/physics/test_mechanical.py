@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from phystwin.core.inputs import InputSignal
-from phystwin.core.simulate import DormandPrince, simulate
+from phystwin.core.simulation import DormandPrince, simulate
 from phystwin.physics import System
 from phystwin.physics.mechanical import (
     Damper,

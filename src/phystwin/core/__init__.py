@@ -7,8 +7,8 @@ from phystwin.core.model import Signal as Signal
 from phystwin.core.options import RK4 as RK4
 from phystwin.core.options import DormandPrince as DormandPrince
 from phystwin.core.options import Rodas as Rodas
-from phystwin.core.simulate import Stepper as Stepper
-from phystwin.core.simulate import simulate as simulate
+from phystwin.core.simulation import Stepper as Stepper
+from phystwin.core.simulation import simulate as simulate
 from phystwin.core.status import IntegrationError as IntegrationError
 from phystwin.core.trajectory import Trajectory as Trajectory
 

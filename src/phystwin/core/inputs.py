@@ -55,7 +55,7 @@ class InputSignal:
 class PreparedInputs:
     """Inputs merged into the compiled table form for one model (see :func:`prepare_inputs`).
 
-    Pass it to :func:`~phystwin.core.simulate.simulate` instead of a mapping to skip the conversion
+    Pass it to :func:`~phystwin.core.simulation.simulate` instead of a mapping to skip the conversion
     in loops that run the same inputs many times (calibration, Monte-Carlo, benchmarks).
     """
 

@@ -19,7 +19,7 @@ import numpy as np
 from phystwin.core.inputs import InputSignal
 from phystwin.core.model import Model, Signal
 from phystwin.core.options import RK4, DormandPrince, Rodas, Solver
-from phystwin.core.simulate import simulate
+from phystwin.core.simulation import simulate
 from phystwin.core.trajectory import Trajectory
 from phystwin.records.config import (
     ConfigError,
