@@ -97,7 +97,13 @@ def build() -> System:
     s.connect("housing_convection.fluid", "ambient.port")
     # interface
     s.input("voltage", "V", "supply.V", description="armature supply voltage")
-    s.input("load_torque", "N*m", "load.tau_load", default=0.0, description="load torque, positive against positive rotation (an active load)")
+    s.input(
+        "load_torque",
+        "N*m",
+        "load.tau_load",
+        default=0.0,
+        description="load torque, positive against positive rotation (an active load)",
+    )
     s.input("ambient_temperature", "K", "ambient.T", default=T0, description="ambient air temperature")
     s.output("current", "armature_L.i", description="armature current")
     s.output("speed", "rotor.w", description="rotor speed")
