@@ -9,21 +9,31 @@ on shared problems (tests/estimation).
 from phystwin.estimation.discretize import DiscreteModel as DiscreteModel
 from phystwin.estimation.discretize import discretize as discretize
 from phystwin.estimation.discretize import van_loan as van_loan
+from phystwin.estimation.ekf import ExtendedKalmanFilter as ExtendedKalmanFilter
 from phystwin.estimation.filters import EstimationError as EstimationError
 from phystwin.estimation.filters import KalmanFilter as KalmanFilter
 from phystwin.estimation.filters import UnscentedKalmanFilter as UnscentedKalmanFilter
 from phystwin.estimation.filters import UpdateInfo as UpdateInfo
+from phystwin.estimation.measurements import GenerationLog as GenerationLog
+from phystwin.estimation.measurements import SensorSpec as SensorSpec
+from phystwin.estimation.measurements import SensorTruth as SensorTruth
+from phystwin.estimation.measurements import generate as generate_measurements
 from phystwin.estimation.types import GaussianState as GaussianState
 from phystwin.estimation.types import Measurement as Measurement
 
 __all__ = [
     "DiscreteModel",
     "EstimationError",
+    "ExtendedKalmanFilter",
     "GaussianState",
+    "GenerationLog",
     "KalmanFilter",
     "Measurement",
+    "SensorSpec",
+    "SensorTruth",
     "UnscentedKalmanFilter",
     "UpdateInfo",
     "discretize",
+    "generate_measurements",
     "van_loan",
 ]
