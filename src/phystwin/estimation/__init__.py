@@ -6,10 +6,17 @@ propagated through a compiled phystwin Model in one compiled call. Both agree wi
 on shared problems (tests/estimation).
 """
 
+from phystwin.estimation.consistency import ConsistencyResult as ConsistencyResult
+from phystwin.estimation.consistency import chi2_bounds as chi2_bounds
+from phystwin.estimation.consistency import nees_monte_carlo as nees_monte_carlo
+from phystwin.estimation.consistency import nis_time_average as nis_time_average
+from phystwin.estimation.consistency import whiteness as whiteness
 from phystwin.estimation.discretize import DiscreteModel as DiscreteModel
 from phystwin.estimation.discretize import discretize as discretize
 from phystwin.estimation.discretize import van_loan as van_loan
 from phystwin.estimation.ekf import ExtendedKalmanFilter as ExtendedKalmanFilter
+from phystwin.estimation.enkf import EnsembleKalmanFilter as EnsembleKalmanFilter
+from phystwin.estimation.enkf import EnsembleState as EnsembleState
 from phystwin.estimation.filters import EstimationError as EstimationError
 from phystwin.estimation.filters import KalmanFilter as KalmanFilter
 from phystwin.estimation.filters import UnscentedKalmanFilter as UnscentedKalmanFilter
@@ -18,22 +25,37 @@ from phystwin.estimation.measurements import GenerationLog as GenerationLog
 from phystwin.estimation.measurements import SensorSpec as SensorSpec
 from phystwin.estimation.measurements import SensorTruth as SensorTruth
 from phystwin.estimation.measurements import generate as generate_measurements
+from phystwin.estimation.smoother import ForwardPass as ForwardPass
+from phystwin.estimation.smoother import SmoothedPass as SmoothedPass
+from phystwin.estimation.smoother import record_forward as record_forward
+from phystwin.estimation.smoother import rts_smooth as rts_smooth
 from phystwin.estimation.types import GaussianState as GaussianState
 from phystwin.estimation.types import Measurement as Measurement
 
 __all__ = [
+    "ConsistencyResult",
     "DiscreteModel",
+    "EnsembleKalmanFilter",
+    "EnsembleState",
     "EstimationError",
     "ExtendedKalmanFilter",
+    "ForwardPass",
     "GaussianState",
     "GenerationLog",
     "KalmanFilter",
     "Measurement",
     "SensorSpec",
     "SensorTruth",
+    "SmoothedPass",
     "UnscentedKalmanFilter",
     "UpdateInfo",
+    "chi2_bounds",
     "discretize",
     "generate_measurements",
+    "nees_monte_carlo",
+    "nis_time_average",
+    "record_forward",
+    "rts_smooth",
     "van_loan",
+    "whiteness",
 ]
