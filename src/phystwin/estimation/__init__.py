@@ -21,6 +21,13 @@ from phystwin.estimation.filters import EstimationError as EstimationError
 from phystwin.estimation.filters import KalmanFilter as KalmanFilter
 from phystwin.estimation.filters import UnscentedKalmanFilter as UnscentedKalmanFilter
 from phystwin.estimation.filters import UpdateInfo as UpdateInfo
+from phystwin.estimation.fusion import FusedSensor as FusedSensor
+from phystwin.estimation.fusion import FusionEngine as FusionEngine
+from phystwin.estimation.fusion import FusionHealth as FusionHealth
+from phystwin.estimation.fusion import FusionOutcome as FusionOutcome
+from phystwin.estimation.fusion import FusionReason as FusionReason
+from phystwin.estimation.fusion import SensorCounters as SensorCounters
+from phystwin.estimation.fusion import SyncStatus as SyncStatus
 from phystwin.estimation.measurements import GenerationLog as GenerationLog
 from phystwin.estimation.measurements import SensorSpec as SensorSpec
 from phystwin.estimation.measurements import SensorTruth as SensorTruth
@@ -40,13 +47,20 @@ __all__ = [
     "EstimationError",
     "ExtendedKalmanFilter",
     "ForwardPass",
+    "FusedSensor",
+    "FusionEngine",
+    "FusionHealth",
+    "FusionOutcome",
+    "FusionReason",
     "GaussianState",
     "GenerationLog",
     "KalmanFilter",
     "Measurement",
+    "SensorCounters",
     "SensorSpec",
     "SensorTruth",
     "SmoothedPass",
+    "SyncStatus",
     "UnscentedKalmanFilter",
     "UpdateInfo",
     "chi2_bounds",
