@@ -179,6 +179,48 @@ class Model:
             x[self.layout.state_index(name)] = v
         return x
 
+    def input_vector(self, u: Any = None) -> np.ndarray:
+        """Input vector from a vector, a name -> value mapping, or None (every input's default).
+
+        Refuses unknown names, missing inputs without a default, a wrong length and non-finite
+        values, naming the input and its unit.
+        """
+        lay = self.layout
+        names = [s.name for s in lay.inputs]
+        if u is None or isinstance(u, Mapping):
+            values = dict(u or {})
+            unknown = sorted(set(values) - set(names))
+            if unknown:
+                raise KeyError(f"unknown input(s) {unknown}; the model's inputs are {names or '(none)'}")
+            uv = np.empty(lay.nu)
+            for k, s in enumerate(lay.inputs):
+                if s.name in values:
+                    uv[k] = float(values[s.name])
+                elif isinstance(s.default, float) and not math.isnan(s.default):
+                    uv[k] = s.default
+                else:
+                    raise KeyError(f"input {s.name!r} [{s.unit}] not given and has no default")
+        else:
+            uv = np.array(u, dtype=np.float64).reshape(-1)
+            if uv.shape != (lay.nu,):
+                raise ValueError(f"expected {lay.nu} input values ({names}), got shape {uv.shape}")
+        if not np.all(np.isfinite(uv)):
+            bad = [s.name for s, v in zip(lay.inputs, uv, strict=True) if not np.isfinite(v)]
+            raise ValueError(f"non-finite input value(s) for {bad}")
+        return uv
+
+    def output_inputs(self, u: Any = None) -> np.ndarray:
+        """Inputs for evaluating outputs: :meth:`input_vector` when given, else the defaults with 0 for
+        inputs that have none (outputs that do not depend on them stay exact)."""
+        if u is not None or self.layout.nu == 0:
+            return self.input_vector(u)
+        return np.array(
+            [
+                s.default if isinstance(s.default, float) and not math.isnan(s.default) else 0.0
+                for s in self.layout.inputs
+            ]
+        )
+
     def default_inputs(self) -> dict[str, float]:
         """Inputs that declare a default value."""
         return {

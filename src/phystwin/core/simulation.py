@@ -153,31 +153,17 @@ class Stepper:
         self._y = np.zeros(model.layout.ny)
 
     def inputs(self, values: Mapping[str, float]) -> np.ndarray:
-        """Input vector from a name -> value mapping (all inputs must be given or have defaults)."""
-        names = [s.name for s in self.model.layout.inputs]
-        unknown = sorted(set(values) - set(names))
-        if unknown:
-            raise KeyError(f"unknown input(s) {unknown}; the model's inputs are {names or '(none)'}")
-        u = np.empty(self.model.layout.nu)
-        for k, s in enumerate(self.model.layout.inputs):
-            if s.name in values:
-                u[k] = float(values[s.name])
-            elif not np.isnan(s.default):  # type: ignore[arg-type]
-                u[k] = float(s.default)  # type: ignore[arg-type]
-            else:
-                raise KeyError(f"input {s.name!r} [{s.unit}] not given and has no default")
-        return u
+        """Input vector from a name -> value mapping (see :meth:`Model.input_vector`)."""
+        return self.model.input_vector(values)
 
     def step(self, dt: float, u: np.ndarray | Mapping[str, float]) -> np.ndarray:
         """Advance by ``dt`` [s] with inputs ``u``; returns the new state (a view; copy to keep)."""
-        uv = self.inputs(u) if isinstance(u, Mapping) else np.asarray(u, dtype=np.float64)
-        if uv.shape != (self.model.layout.nu,):
-            raise ValueError(f"expected {self.model.layout.nu} input values, got shape {uv.shape}")
         if not dt > 0:
             raise ValueError(f"dt must be > 0 s, got {dt!r}")
-        if not np.all(np.isfinite(uv)):
-            bad = [s.name for s, v in zip(self.model.layout.inputs, uv, strict=True) if not np.isfinite(v)]
-            raise ValueError(f"non-finite input value(s) for {bad} at t = {self.t:g} s; the state was not advanced")
+        try:
+            uv = self.model.input_vector(u)
+        except ValueError as exc:
+            raise ValueError(f"{exc} at t = {self.t:g} s; the state was not advanced") from None
         self._u[:] = uv
         x_before = self.x.copy()  # a failed step must not leave a half-advanced state
         status = int(

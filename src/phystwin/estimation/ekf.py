@@ -52,7 +52,6 @@ from phystwin.core.solvers import ADVANCE_SIG, INTEGRATE_SIG, JAC_SIG, RHS_SIG
 from phystwin.core.solvers._nb import lazy_kernels
 from phystwin.core.solvers.common import all_finite, all_finite2, model_status, n_substeps
 from phystwin.estimation import kernels
-from phystwin.estimation.discretize import van_loan
 from phystwin.estimation.filters import (
     EstimationError,
     UpdateInfo,
@@ -60,6 +59,7 @@ from phystwin.estimation.filters import (
     _measurement,
     _rejected,
     _writable,
+    discrete_process_noise,
 )
 from phystwin.estimation.status import BAD_ARGUMENT, BAD_MEASUREMENT, INNOVATION_NOT_PD, NONFINITE, OK
 from phystwin.estimation.types import GaussianState
@@ -336,52 +336,12 @@ class ExtendedKalmanFilter:
         return self.model.layout.nx
 
     def inputs(self, u: Any = None) -> np.ndarray:
-        """Input vector from a vector, a name -> value mapping, or None (all inputs' defaults)."""
-        lay = self.model.layout
-        if u is None or isinstance(u, Mapping):
-            values = dict(u or {})
-            unknown = sorted(set(values) - {s.name for s in lay.inputs})
-            if unknown:
-                raise KeyError(f"unknown input(s) {unknown}; the model's inputs are {[s.name for s in lay.inputs]}")
-            uv = np.empty(lay.nu)
-            for k, s in enumerate(lay.inputs):
-                if s.name in values:
-                    uv[k] = float(values[s.name])
-                elif isinstance(s.default, float) and not math.isnan(s.default):
-                    uv[k] = s.default
-                else:
-                    raise KeyError(f"input {s.name!r} [{s.unit}] not given and has no default")
-        else:
-            uv = np.array(u, dtype=np.float64).reshape(-1)
-            if uv.shape != (lay.nu,):
-                raise ValueError(f"expected {lay.nu} input values ({[s.name for s in lay.inputs]}), got {uv.shape}")
-        if not np.all(np.isfinite(uv)):
-            raise ValueError(f"non-finite input value(s): {uv}")
-        return uv
-
-    def _output_inputs(self, u: Any) -> np.ndarray:
-        """Inputs for the output function: as given, else defaults (0 for inputs without one)."""
-        if u is not None or self.model.layout.nu == 0:
-            return self.inputs(u)
-        uv = np.zeros(self.model.layout.nu)
-        for k, s in enumerate(self.model.layout.inputs):
-            if isinstance(s.default, float) and not math.isnan(s.default):
-                uv[k] = s.default
-        return uv
+        """Input vector from a vector, a name -> value mapping, or None (see :meth:`Model.input_vector`)."""
+        return self.model.input_vector(u)
 
     def process_noise(self, state: GaussianState, dt: float, u: np.ndarray) -> np.ndarray:
-        """``Qd`` for a step of ``dt`` [s] from ``state``: the given one, or Van Loan on ``(J(x), Qc)``."""
-        if self.Qd is not None:
-            if not math.isclose(dt, float(self.dt), rel_tol=1e-9, abs_tol=1e-12):  # type: ignore[arg-type]
-                raise ValueError(
-                    f"Qd was given for steps of {self.dt:g} s, got a step of {dt:g} s; give Qc for variable steps"
-                )
-            return self.Qd
-        J = np.zeros((self.n, self.n))
-        st = int(self.model.kernels.jac(state.t, np.array(state.x), u, self.p, J))
-        if st != OK or not np.all(np.isfinite(J)):
-            raise EstimationError(st or NONFINITE, state.t, "model Jacobian for the process-noise discretisation")
-        return np.ascontiguousarray(van_loan(J, self.Qc, dt)[1])  # type: ignore[arg-type]
+        """``Qd`` for a step of ``dt`` [s] from ``state`` (see :func:`discrete_process_noise`)."""
+        return discrete_process_noise(self.model, self.p, self.Qc, self.Qd, self.dt, state.t, state.x, u, dt)
 
     def propagate(self, state: GaussianState, t: float, u: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """``(x-, Phi)``: the mean propagated to ``t`` [s] and the transition matrix over the step."""
@@ -428,7 +388,7 @@ class ExtendedKalmanFilter:
 
     def measurement_jacobian(self, state: GaussianState, u: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """``(h(x)[idx], H)`` at ``state`` (``H`` (m, n) by compiled central differences of ``out``)."""
-        uv = self._output_inputs(u)
+        uv = self.model.output_inputs(u)
         m = self.idx.shape[0]
         zp = np.empty(m)
         H = np.empty((m, self.n))

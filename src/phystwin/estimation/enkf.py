@@ -49,13 +49,13 @@ from phystwin.core.solvers import ADVANCE_SIG, INTEGRATE_SIG, JAC_SIG, RHS_SIG
 from phystwin.core.solvers._nb import lazy_kernels
 from phystwin.core.solvers.common import all_finite2
 from phystwin.core.solvers.rk4 import rk4_advance_spec
-from phystwin.estimation.discretize import van_loan
 from phystwin.estimation.filters import (
     EstimationError,
     UpdateInfo,
     _covariance,
     _measurement,
     _rejected,
+    discrete_process_noise,
 )
 from phystwin.estimation.status import BAD_ARGUMENT, BAD_MEASUREMENT, INNOVATION_NOT_PD, NONFINITE, OK
 from phystwin.estimation.types import GaussianState
@@ -369,37 +369,8 @@ class EnsembleKalmanFilter:
         return g
 
     def inputs(self, u: Any = None) -> np.ndarray:
-        """Input vector from a vector, a name -> value mapping, or None (all inputs' defaults)."""
-        lay = self.model.layout
-        if u is None or isinstance(u, Mapping):
-            values = dict(u or {})
-            unknown = sorted(set(values) - {s.name for s in lay.inputs})
-            if unknown:
-                raise KeyError(f"unknown input(s) {unknown}; the model's inputs are {[s.name for s in lay.inputs]}")
-            uv = np.empty(lay.nu)
-            for k, s in enumerate(lay.inputs):
-                if s.name in values:
-                    uv[k] = float(values[s.name])
-                elif isinstance(s.default, float) and not math.isnan(s.default):
-                    uv[k] = s.default
-                else:
-                    raise KeyError(f"input {s.name!r} [{s.unit}] not given and has no default")
-        else:
-            uv = np.array(u, dtype=np.float64).reshape(-1)
-            if uv.shape != (lay.nu,):
-                raise ValueError(f"expected {lay.nu} input values ({[s.name for s in lay.inputs]}), got {uv.shape}")
-        if not np.all(np.isfinite(uv)):
-            raise ValueError(f"non-finite input value(s): {uv}")
-        return uv
-
-    def _output_inputs(self, u: Any) -> np.ndarray:
-        if u is not None or self.model.layout.nu == 0:
-            return self.inputs(u)
-        uv = np.zeros(self.model.layout.nu)
-        for k, s in enumerate(self.model.layout.inputs):
-            if isinstance(s.default, float) and not math.isnan(s.default):
-                uv[k] = s.default
-        return uv
+        """Input vector from a vector, a name -> value mapping, or None (see :meth:`Model.input_vector`)."""
+        return self.model.input_vector(u)
 
     def noise_factor(self, x: np.ndarray, t: float, dt: float, u: np.ndarray) -> np.ndarray:
         """``Lq`` with ``Lq Lq^T = Qd`` for a step of ``dt`` [s] from mean ``x`` at ``t``."""
@@ -409,11 +380,7 @@ class EnsembleKalmanFilter:
                     f"Qd was given for steps of {self.dt:g} s, got a step of {dt:g} s; give Qc for variable steps"
                 )
             return self._Lq_fixed
-        J = np.zeros((self.n, self.n))
-        st = int(self.model.kernels.jac(t, np.array(x), u, self.p, J))
-        if st != OK or not np.all(np.isfinite(J)):
-            raise EstimationError(st or NONFINITE, t, "model Jacobian for the process-noise discretisation")
-        return noise_factor(van_loan(J, self.Qc, dt)[1])  # type: ignore[arg-type]
+        return noise_factor(discrete_process_noise(self.model, self.p, self.Qc, None, None, t, x, u, dt))
 
     # ----------------------------------------------------------------- pure ensemble steps
     def predict_ensemble(self, ens: EnsembleState, t: float, u: Any = None) -> EnsembleState:
@@ -446,7 +413,7 @@ class EnsembleKalmanFilter:
         if bad:
             return ens, _rejected(ens.gaussian(), BAD_MEASUREMENT, m, bad)
         Rm = self.R if R is None else _covariance("R", R, m)
-        uv = self._output_inputs(u)
+        uv = self.model.output_inputs(u)
         N = ens.n_members
         X = np.array(ens.X)
         Z = np.empty((N, m))

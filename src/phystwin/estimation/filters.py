@@ -28,7 +28,7 @@ from phystwin.core.model import Model
 from phystwin.core.options import RK4
 from phystwin.estimation import kernels
 from phystwin.estimation.discretize import DiscreteModel, discretize, van_loan
-from phystwin.estimation.status import BAD_MEASUREMENT, INNOVATION_NOT_PD, OK, describe
+from phystwin.estimation.status import BAD_MEASUREMENT, INNOVATION_NOT_PD, NONFINITE, OK, describe
 from phystwin.estimation.types import GaussianState
 
 __all__ = ["EstimationError", "KalmanFilter", "UnscentedKalmanFilter", "UpdateInfo"]
@@ -117,6 +117,34 @@ def _rejected(state: GaussianState, status: int, m: int, message: str, y: Any = 
         nis=math.nan,
         message=message or f"{describe(status)} at t = {state.t:.9g} s; update rejected, state unchanged",
     )
+
+
+def discrete_process_noise(
+    model: Any,
+    p: np.ndarray,
+    Qc: np.ndarray | None,
+    Qd: np.ndarray | None,
+    dt_fixed: float | None,
+    t: float,
+    x: np.ndarray,
+    u: np.ndarray,
+    dt: float,
+) -> np.ndarray:
+    """``Qd`` for a step of ``dt`` [s] from mean ``x`` at ``t``: the fixed ``Qd`` (only for its own
+    step ``dt_fixed``), or Van Loan on the model's Jacobian ``J(x)`` and ``Qc`` (exact for linear
+    models, first order in the nonlinearity otherwise). Shared by the UKF, EKF and EnKF."""
+    if Qd is not None:
+        if not math.isclose(dt, float(dt_fixed), rel_tol=1e-9, abs_tol=1e-12):  # type: ignore[arg-type]
+            raise ValueError(
+                f"Qd was given for steps of {dt_fixed:g} s, got a step of {dt:g} s; give Qc for variable steps"
+            )
+        return Qd
+    n = model.layout.nx
+    J = np.zeros((n, n))
+    st = int(model.kernels.jac(t, np.array(x, dtype=np.float64), u, p, J))
+    if st != OK or not np.all(np.isfinite(J)):
+        raise EstimationError(st or NONFINITE, t, "model Jacobian for the process-noise discretisation")
+    return np.ascontiguousarray(van_loan(J, Qc, dt)[1])  # type: ignore[arg-type]
 
 
 # =========================================================================== linear KF
@@ -345,42 +373,12 @@ class UnscentedKalmanFilter:
         return self.model.layout.nx
 
     def inputs(self, u: Any = None) -> np.ndarray:
-        """Input vector from a vector, a name -> value mapping, or None (all inputs' defaults)."""
-        lay = self.model.layout
-        if u is None or isinstance(u, Mapping):
-            values = dict(u or {})
-            unknown = sorted(set(values) - {s.name for s in lay.inputs})
-            if unknown:
-                raise KeyError(f"unknown input(s) {unknown}; the model's inputs are {[s.name for s in lay.inputs]}")
-            uv = np.empty(lay.nu)
-            for k, s in enumerate(lay.inputs):
-                if s.name in values:
-                    uv[k] = float(values[s.name])
-                elif isinstance(s.default, float) and not math.isnan(s.default):
-                    uv[k] = s.default
-                else:
-                    raise KeyError(f"input {s.name!r} [{s.unit}] not given and has no default")
-        else:
-            uv = np.array(u, dtype=np.float64).reshape(-1)
-            if uv.shape != (lay.nu,):
-                raise ValueError(f"expected {lay.nu} input values ({[s.name for s in lay.inputs]}), got {uv.shape}")
-        if not np.all(np.isfinite(uv)):
-            raise ValueError(f"non-finite input value(s): {uv}")
-        return uv
+        """Input vector from a vector, a name -> value mapping, or None (see :meth:`Model.input_vector`)."""
+        return self.model.input_vector(u)
 
     def process_noise(self, state: GaussianState, dt: float, u: np.ndarray) -> np.ndarray:
-        """``Qd`` for a step of ``dt`` [s] from ``state`` (see the class docstring)."""
-        if self.Qd is not None:
-            if not math.isclose(dt, float(self.dt), rel_tol=1e-9, abs_tol=1e-12):  # type: ignore[arg-type]
-                raise ValueError(
-                    f"Qd was given for steps of {self.dt:g} s, got a step of {dt:g} s; give Qc for variable steps"
-                )
-            return self.Qd
-        J = np.zeros((self.n, self.n))
-        st = int(self.model.kernels.jac(state.t, np.ascontiguousarray(state.x), u, self.p, J))
-        if st != OK or not np.all(np.isfinite(J)):
-            raise EstimationError(st or 1, state.t, "model Jacobian for the process-noise discretisation")
-        return np.ascontiguousarray(van_loan(J, self.Qc, dt)[1])  # type: ignore[arg-type]
+        """``Qd`` for a step of ``dt`` [s] from ``state`` (see :func:`discrete_process_noise`)."""
+        return discrete_process_noise(self.model, self.p, self.Qc, self.Qd, self.dt, state.t, state.x, u, dt)
 
     def predict(self, state: GaussianState, t: float, u: Any = None) -> GaussianState:
         """Prior at ``t`` [s] (``t >= state.t``) with inputs ``u`` held from ``state.t`` to ``t``.
@@ -425,7 +423,7 @@ class UnscentedKalmanFilter:
         if bad:
             return state, _rejected(state, BAD_MEASUREMENT, m, bad)
         Rm = self.R if R is None else _covariance("R", R, m)
-        uv = self.inputs(u) if (u is not None or self.model.layout.nu == 0) else self._default_or_zero()
+        uv = self.model.output_inputs(u)
         n = self.n
         x = np.empty(n)
         P = np.empty((n, n))
@@ -443,11 +441,3 @@ class UnscentedKalmanFilter:
         if st != OK:
             raise EstimationError(st, state.t, f"UKF update of {self.model.name!r}")
         return GaussianState(state.t, x, P), UpdateInfo(True, OK, y, S, float(info[0]))
-
-    def _default_or_zero(self) -> np.ndarray:
-        """Inputs for output functions when none are given: defaults, NaN-free (0 for inputs without one)."""
-        uv = np.zeros(self.model.layout.nu)
-        for k, s in enumerate(self.model.layout.inputs):
-            if isinstance(s.default, float) and not math.isnan(s.default):
-                uv[k] = s.default
-        return uv
