@@ -14,7 +14,8 @@ from phystwin._jit import njit
 _SQRT_EPS = np.sqrt(np.finfo(np.float64).eps)
 
 
-@njit
+@njit(cache=False)  # takes a dispatcher: numba keys its disk cache by dispatcher identity, so a cached
+# entry from another process would be looked up and fail; it is compiled into each caller instead
 def fd_jacobian(rhs, t, x, u, p, J):  # type: ignore[no-untyped-def]
     """Fill ``J`` (n, n) with df/dx at ``(t, x)``; returns the status of the right-hand side."""
     n = x.shape[0]
