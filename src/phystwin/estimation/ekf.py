@@ -57,6 +57,7 @@ from phystwin.estimation.filters import (
     UpdateInfo,
     _covariance,
     _measurement,
+    _ModelFilter,
     _rejected,
     _writable,
     discrete_process_noise,
@@ -266,7 +267,7 @@ def __dir__() -> list[str]:
 
 
 # --------------------------------------------------------------------------- the filter
-class ExtendedKalmanFilter:
+class ExtendedKalmanFilter(_ModelFilter):
     r"""Continuous-discrete extended Kalman filter on a compiled model (see the module docstring).
 
     Parameters
@@ -302,21 +303,9 @@ class ExtendedKalmanFilter:
         params: Mapping[str, Any] | None = None,
         solver_dt: float = 1e-3,
     ) -> None:
-        self.model = model
+        self._set_up(model, measured_outputs, R, Qc, Qd, dt)
         lay = model.layout
         n = lay.nx
-        self.measured_outputs = tuple(measured_outputs)
-        if not self.measured_outputs:
-            raise ValueError("measured_outputs must name at least one model output")
-        self.idx = np.array([lay.output_index(name) for name in self.measured_outputs], dtype=np.int64)
-        m = self.idx.shape[0]
-        self.R = _covariance("R", R, m)
-        if (Qc is None) == (Qd is None):
-            raise ValueError("give exactly one of Qc (continuous spectral density) or Qd (discrete, with dt)")
-        self.Qc = None if Qc is None else _covariance("Qc", Qc, n)
-        self.Qd = None if Qd is None else _covariance("Qd", Qd, n)
-        if self.Qd is not None and not (dt is not None and math.isfinite(dt) and dt > 0):
-            raise ValueError(f"Qd needs the step it describes: dt must be finite and > 0 s, got {dt!r}")
         self.dt = dt
         self.p = model.parameters(params)
         self.solver = RK4(solver_dt)

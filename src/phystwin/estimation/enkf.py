@@ -54,6 +54,7 @@ from phystwin.estimation.filters import (
     UpdateInfo,
     _covariance,
     _measurement,
+    _ModelFilter,
     _rejected,
     discrete_process_noise,
 )
@@ -267,7 +268,7 @@ class EnsembleState:
 
 
 # =========================================================================== EnKF
-class EnsembleKalmanFilter:
+class EnsembleKalmanFilter(_ModelFilter):
     r"""Stochastic EnKF on a compiled model (see the module docstring for the equations).
 
     Parameters
@@ -310,21 +311,8 @@ class EnsembleKalmanFilter:
         params: Mapping[str, Any] | None = None,
         solver_dt: float = 1e-3,
     ) -> None:
-        self.model = model
+        self._set_up(model, measured_outputs, R, Qc, Qd, dt)
         lay = model.layout
-        n = lay.nx
-        self.measured_outputs = tuple(measured_outputs)
-        if not self.measured_outputs:
-            raise ValueError("measured_outputs must name at least one model output")
-        self.idx = np.array([lay.output_index(name) for name in self.measured_outputs], dtype=np.int64)
-        m = self.idx.shape[0]
-        self.R = _covariance("R", R, m)
-        if (Qc is None) == (Qd is None):
-            raise ValueError("give exactly one of Qc (continuous spectral density) or Qd (discrete, with dt)")
-        self.Qc = None if Qc is None else _covariance("Qc", Qc, n)
-        self.Qd = None if Qd is None else _covariance("Qd", Qd, n)
-        if self.Qd is not None and not (dt is not None and math.isfinite(dt) and dt > 0):
-            raise ValueError(f"Qd needs the step it describes: dt must be finite and > 0 s, got {dt!r}")
         self._Lq_fixed = None if self.Qd is None else noise_factor(self.Qd)
         self.dt = dt
         if int(n_members) != n_members or n_members < 2:

@@ -119,6 +119,36 @@ def _rejected(state: GaussianState, status: int, m: int, message: str, y: Any = 
     )
 
 
+class _ModelFilter:
+    """What the filters on a compiled model (UKF, EKF, EnKF) share: the model, the measured outputs
+    by name with their R, and exactly one of Qc or Qd (with the step ``dt`` it describes)."""
+
+    model: Model
+    measured_outputs: tuple[str, ...]
+    idx: np.ndarray
+    R: np.ndarray
+    Qc: np.ndarray | None
+    Qd: np.ndarray | None
+
+    def _set_up(
+        self, model: Model, measured_outputs: Sequence[str], R: Any, Qc: Any, Qd: Any, dt: float | None
+    ) -> None:
+        lay = model.layout
+        n = lay.nx
+        self.model = model
+        self.measured_outputs = tuple(measured_outputs)
+        if not self.measured_outputs:
+            raise ValueError("measured_outputs must name at least one model output")
+        self.idx = np.array([lay.output_index(name) for name in self.measured_outputs], dtype=np.int64)
+        self.R = _covariance("R", R, self.idx.shape[0])
+        if (Qc is None) == (Qd is None):
+            raise ValueError("give exactly one of Qc (continuous spectral density) or Qd (discrete, with dt)")
+        self.Qc = None if Qc is None else _covariance("Qc", Qc, n)
+        self.Qd = None if Qd is None else _covariance("Qd", Qd, n)
+        if self.Qd is not None and not (dt is not None and math.isfinite(dt) and dt > 0):
+            raise ValueError(f"Qd needs the step it describes: dt must be finite and > 0 s, got {dt!r}")
+
+
 def discrete_process_noise(
     model: Any,
     p: np.ndarray,
@@ -291,7 +321,7 @@ class KalmanFilter:
 
 
 # =========================================================================== UKF on a compiled model
-class UnscentedKalmanFilter:
+class UnscentedKalmanFilter(_ModelFilter):
     r"""Unscented Kalman filter on a compiled :class:`~phystwin.core.model.Model`.
 
     Process model: the model's ODE :math:`\dot x = f(t, x, u, p)` integrated by fixed-step RK4
@@ -341,21 +371,9 @@ class UnscentedKalmanFilter:
         kappa: float = 0.0,
         solver_dt: float = 1e-3,
     ) -> None:
-        self.model = model
+        self._set_up(model, measured_outputs, R, Qc, Qd, dt)
         lay = model.layout
         n = lay.nx
-        self.measured_outputs = tuple(measured_outputs)
-        if not self.measured_outputs:
-            raise ValueError("measured_outputs must name at least one model output")
-        self.idx = np.array([lay.output_index(name) for name in self.measured_outputs], dtype=np.int64)
-        m = self.idx.shape[0]
-        self.R = _covariance("R", R, m)
-        if (Qc is None) == (Qd is None):
-            raise ValueError("give exactly one of Qc (continuous spectral density) or Qd (discrete, with dt)")
-        self.Qc = None if Qc is None else _covariance("Qc", Qc, n)
-        self.Qd = None if Qd is None else _covariance("Qd", Qd, n)
-        if self.Qd is not None and not (dt is not None and math.isfinite(dt) and dt > 0):
-            raise ValueError(f"Qd needs the step it describes: dt must be finite and > 0 s, got {dt!r}")
         self.dt = dt
         self.p = model.parameters(params)
         self.Wm, self.Wc, self.c = kernels.merwe_weights(n, float(alpha), float(beta), float(kappa))
