@@ -609,12 +609,24 @@ UKF_UPDATE_SIG = _i8(_RHS_T, _f8, _vec, _mat, _vec, _vec, _ivec, _i8, _mat, _vec
 """``ukf_update(out, t, x, P, u, p, idx, ny, R, z, Wm, Wc, c, x_out, P_out, y, S, info)``."""
 # fmt: on
 
+
+def kernel_sources() -> list[str]:
+    """Source files compiled into the estimation kernels (for their disk-cache key): every
+    ``*kernels.py`` of this package and the status codes."""
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    names = sorted(f for f in os.listdir(here) if f.endswith("kernels.py")) + ["status.py"]
+    return [os.path.join(here, f) for f in names]
+
+
 __getattr__ = lazy_kernels(
     __name__,
     {
         "ukf_predict_rk4": (ukf_predict_rk4_spec, UKF_PREDICT_SIG),
         "ukf_update": (ukf_update_spec, UKF_UPDATE_SIG),
     },
+    kernel_sources(),
 )
 
 

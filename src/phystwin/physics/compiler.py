@@ -21,12 +21,13 @@ Steps:
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib.util
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,9 +78,13 @@ def _placeholder(a: str | int) -> str:
 
 
 class _Compiler:
-    def __init__(self, system: System, analytic_jacobian: bool = True) -> None:
+    def __init__(
+        self, system: System, analytic_jacobian: bool = True, estimated_parameters: tuple[str, ...] = ()
+    ) -> None:
         self.system = system
         self.analytic_jacobian = analytic_jacobian
+        self.estimated_parameters = estimated_parameters
+        self.n_physical = 0
         self.jacobian_kind = "finite-difference"
         self.flat: Flat = flatten(system)
         self.class_of: dict[Key, int] = {}
@@ -120,9 +125,13 @@ class _Compiler:
                 )
                 self.params.append(((path, prm.name), sig, pos, size))
                 pos += size
+        self.n_physical = len(self.states)
+        augmented = self._augment_parameters()
         for i, (key, _) in enumerate(self.states):
             self._set_known(key, f"x[{i}]")
         for key, sig, pos0, size in self.params:
+            if key in augmented:
+                continue
             self._set_known(key, f"p[{pos0}:{pos0 + size}]" if sig.size > 1 or self._is_vector(key) else f"p[{pos0}]")
         for k, (_, _, _, _, key) in enumerate(flat.ext_inputs):
             self._set_known(key, f"u[{k}]")
@@ -135,6 +144,26 @@ class _Compiler:
                 raise StructuralError(
                     f"signal input(s) {names} not connected: connect a source to it or declare a system input for it"
                 )
+
+    def _augment_parameters(self) -> set[Key]:
+        """Append each estimated parameter as a state with zero derivative (a random walk once the
+        filter adds process noise); its ``p`` entry stays in the layout but is no longer read."""
+        by_name = {sig.name: (key, sig) for key, sig, _, _ in self.params}
+        done: set[Key] = set()
+        for name in self.estimated_parameters:
+            if name not in by_name:
+                close = difflib.get_close_matches(name, sorted(by_name), n=3)
+                hint = f"; did you mean {', '.join(close)}?" if close else f"; parameters: {', '.join(sorted(by_name))}"
+                raise StructuralError(f"cannot estimate unknown parameter {name!r}{hint}")
+            key, sig = by_name[name]
+            if sig.size > 1 or self._is_vector(key):
+                raise StructuralError(f"cannot estimate vector parameter {name!r}: only scalar parameters")
+            if key in done:
+                raise StructuralError(f"parameter {name!r} listed twice in estimated_parameters")
+            done.add(key)
+            desc = f"estimated parameter (random-walk state): {sig.description}".rstrip(": ")
+            self.states.append((key, Signal(name, sig.unit, sig.default, desc, sig.lower, sig.upper, sig.strict)))
+        return done
 
     def _is_vector(self, key: Key) -> bool:
         comp = self.flat.leaves[key[0]]
@@ -391,6 +420,9 @@ class _Compiler:
         rhs_roots: list[str | int] = []
         der_calls: list[tuple[Callable[..., float], list[str | int]]] = []
         for i, ((path, sname), _) in enumerate(self.states):
+            if i >= self.n_physical:  # estimated parameter: constant between filter updates
+                rhs_lines.append(f"    dx[{i}] = 0.0")
+                continue
             comp = flat.leaves[path]
             text, args = call(path, comp, comp.derivatives[sname])
             rhs_lines.append(f"    dx[{i}] = {fill(text)}")
@@ -525,9 +557,19 @@ def _load_module(source: str) -> tuple[Any, str, str]:
     return module, digest, str(path)
 
 
-def compile_system(system: System, *, analytic_jacobian: bool = True) -> Model:
-    """Compile ``system`` into a :class:`Model` (see the module docstring)."""
-    comp = _Compiler(system, analytic_jacobian)
+def compile_system(
+    system: System, *, analytic_jacobian: bool = True, estimated_parameters: Sequence[str] = ()
+) -> Model:
+    """Compile ``system`` into a :class:`Model` (see the module docstring).
+
+    ``estimated_parameters`` names scalar parameters (``"component.parameter"``) that become
+    extra states after the physical ones, with ``d(theta)/dt = 0``: the augmented model of joint
+    state and parameter estimation. A filter's process noise on those states makes them random
+    walks. Their start value is the parameter's value; their Jacobian columns come from the same
+    analytic chain rule as the physical states' (``df/d(theta)``), so the EKF and the process-noise
+    discretisation see how each parameter acts on the dynamics.
+    """
+    comp = _Compiler(system, analytic_jacobian, tuple(estimated_parameters))
     comp.build_classes()
     comp.build_equations()
     source, layout = comp.generate()
@@ -539,5 +581,9 @@ def compile_system(system: System, *, analytic_jacobian: bool = True) -> Model:
         structure_hash=digest,
         jacobian_kind=comp.jacobian_kind,
         source_path=path,
-        info={"equations": len(comp.eqs), "uses_time": comp.uses_time()},
+        info={
+            "equations": len(comp.eqs),
+            "uses_time": comp.uses_time(),
+            "estimated_parameters": tuple(estimated_parameters),
+        },
     )

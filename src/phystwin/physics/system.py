@@ -27,7 +27,7 @@ References:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -131,11 +131,12 @@ class System:
             raise ModelDefinitionError(f"System {self.name!r}: {name!r} is already declared")
         self.exposed[name] = port
 
-    def compile(self, *, analytic_jacobian: bool = True) -> Model:
-        """Compile to one fused, cached :class:`~phystwin.core.model.Model` (see :mod:`~phystwin.physics.compiler`)."""
+    def compile(self, *, analytic_jacobian: bool = True, estimated_parameters: Sequence[str] = ()) -> Model:
+        """Compile to one fused, cached :class:`~phystwin.core.model.Model` (see :mod:`~phystwin.physics.compiler`);
+        ``estimated_parameters`` become random-walk states for joint state and parameter estimation."""
         from phystwin.physics.compiler import compile_system
 
-        return compile_system(self, analytic_jacobian=analytic_jacobian)
+        return compile_system(self, analytic_jacobian=analytic_jacobian, estimated_parameters=estimated_parameters)
 
     # ------------------------------------------------------------------ helpers
     def _is_port(self, ref: str) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numba
@@ -105,11 +105,12 @@ else:
         return arr(arr), codegen
 
 
-def _dependency_stamp() -> tuple[tuple[str, float, int], ...]:
+def _dependency_stamp(depends: Sequence[str] = ()) -> tuple[tuple[str, float, int], ...]:
     """Modification time and size of every source file compiled into a kernel.
 
     Numba's disk cache only checks the file that defines the kernel; a kernel also contains the
     helpers of :mod:`common`, the input-table code etc., so an edit there must invalidate it.
+    ``depends`` adds the files of kernels built outside the solvers (e.g. the filter kernels).
     """
     core = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     files = [os.path.join(core, "solvers", f) for f in sorted(os.listdir(os.path.join(core, "solvers")))]
@@ -117,6 +118,7 @@ def _dependency_stamp() -> tuple[tuple[str, float, int], ...]:
         os.path.join(core, "input_tables.py"),
         os.path.join(core, "status.py"),
         os.path.join(os.path.dirname(core), "_jit.py"),
+        *depends,
     ]
     out = []
     for f in files:
@@ -126,10 +128,10 @@ def _dependency_stamp() -> tuple[tuple[str, float, int], ...]:
     return tuple(out)
 
 
-def typed_kernel(spec: Any, sig: Any) -> Any:
+def typed_kernel(spec: Any, sig: Any, depends: Sequence[str] = ()) -> Any:
     """Compile the Python function behind ``spec`` for ``sig`` with the project policy, cached on disk.
 
-    The cache entry is keyed on all the solver sources (see :func:`_dependency_stamp`).
+    The cache entry is keyed on all the solver sources and on ``depends`` (see :func:`_dependency_stamp`).
     """
     if JIT_DISABLED:
         return spec
@@ -137,7 +139,7 @@ def typed_kernel(spec: Any, sig: Any) -> Any:
     k.enable_caching()
     try:
         cf = k._cache._cache_file  # type: ignore[attr-defined]
-        cf._source_stamp = (cf._source_stamp, _dependency_stamp())
+        cf._source_stamp = (cf._source_stamp, _dependency_stamp(depends))
     except AttributeError:  # numba internals moved: fall back to numba's own stamp
         pass
     with warnings.catch_warnings():
@@ -150,8 +152,12 @@ def typed_kernel(spec: Any, sig: Any) -> Any:
     return k
 
 
-def lazy_kernels(module_name: str, table: dict[str, tuple[Any, Any]]) -> Callable[[str], Any]:
+def lazy_kernels(
+    module_name: str, table: dict[str, tuple[Any, Any]], depends: Sequence[str] = ()
+) -> Callable[[str], Any]:
     """A module ``__getattr__`` (PEP 562) that builds typed kernels on first access.
+
+    ``depends``: source files, besides the defining module and the solvers, compiled into the kernels.
 
     Importing a solver module then costs nothing; the first access to a kernel name compiles it
     (about 10-20 s, once per machine) or loads it from numba's disk cache (well under a second).
@@ -162,7 +168,7 @@ def lazy_kernels(module_name: str, table: dict[str, tuple[Any, Any]]) -> Callabl
         if name not in table:
             raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
         spec, sig = table[name]
-        k = typed_kernel(spec, sig)
+        k = typed_kernel(spec, sig, depends)
         setattr(sys.modules[module_name], name, k)
         return k
 
