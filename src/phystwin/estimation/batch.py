@@ -113,6 +113,7 @@ def filter_run(
     Zm = np.ascontiguousarray(np.asarray(Z, dtype=np.float64))
     if Zm.shape != (K, m):
         raise ValueError(f"Z must have shape ({K}, {m}) for outputs {list(ukf.measured_outputs)}, got {Zm.shape}")
+    names, starts = _groups(ukf, sensors)
     if U is None:
         Um = np.tile(model.input_vector(None), (K, 1))
     else:
@@ -123,7 +124,6 @@ def filter_run(
             raise ValueError(f"U must be finite with shape ({K}, {nu}) for inputs {names}, got {Um.shape}")
     if initial.n != n:
         raise ValueError(f"initial state has {initial.n} entries, model {model.name!r} has {n} states")
-    names, starts = _groups(ukf, sensors)
     G = len(names)
     if gate_probability is None:
         gate = np.full(G, math.inf)
