@@ -28,7 +28,12 @@ def motor_table(motor_model: Model) -> dict[str, np.ndarray]:
     volts = np.where(t >= 0.2 - 1e-9, 12.0, 24.0)  # held from the sample at 0.2 s on, as in the truth
     U = np.column_stack([volts, np.full(K, 0.1), np.full(K, 298.15)])
     truth = simulate(
-        motor_model, (0.0, t[-1]), inputs={"voltage": ([0.0, 0.2], [24.0, 12.0]), "load_torque": 0.1}, x0=X0, solver=RK4(1e-4), save=t
+        motor_model,
+        (0.0, t[-1]),
+        inputs={"voltage": ([0.0, 0.2], [24.0, 12.0]), "load_torque": 0.1},
+        x0=X0,
+        solver=RK4(1e-4),
+        save=t,
     )
     Z = np.column_stack([truth[name] for name in OUTS]) + rng.normal(0.0, [0.05, 0.5, 0.5], size=(K, 3))
     Z[np.arange(K) % 50 != 49, 2] = np.nan
@@ -46,7 +51,9 @@ def test_whole_run_equals_per_call_ukf(motor_model: Model, motor_table: dict[str
     t, U, Z = motor_table["t"], motor_table["U"], motor_table["Z"]
     res = filter_run(ukf, init, t, Z, U, gate_probability=0.9999)
 
-    subs = [UnscentedKalmanFilter(motor_model, OUTS[g : g + 1], R[g : g + 1, g : g + 1], Qd=Qd, dt=1e-3) for g in range(3)]
+    subs = [
+        UnscentedKalmanFilter(motor_model, OUTS[g : g + 1], R[g : g + 1, g : g + 1], Qd=Qd, dt=1e-3) for g in range(3)
+    ]
     state, u_prev = init, U[0]
     gate = chi2.ppf(0.9999, 1)
     for k in range(t.shape[0]):
@@ -86,3 +93,22 @@ def test_whole_run_refuses_bad_tables(motor_model: Model) -> None:
         filter_run(ukf, init, [1e-3], np.zeros((1, 3)), sensors={"enc": ["speed"], "rest": ["current"]})
     with pytest.raises(ValueError, match="inputs"):
         filter_run(ukf, init, [1e-3], np.zeros((1, 3)), U=np.zeros((1, 2)))
+
+
+def test_stream_table_equals_measurement_table(motor_model: Model) -> None:
+    from phystwin.estimation.batch import measurement_table, stream_table
+    from phystwin.estimation.measurements import SensorSpec, generate, generate_streams
+
+    traj = simulate(motor_model, (0.0, 0.5), inputs={"voltage": 24.0}, solver=RK4(1e-4), save=1e-3)
+    specs = [
+        SensorSpec("current", "current", "A", 1000.0, noise_std=0.05, dropout_prob=0.1),
+        SensorSpec("speed", "speed", "rad/s", 250.0, noise_std=0.2, valid_range=(-1.0, 200.0)),
+    ]
+    meas, _ = generate(traj, specs, seed=3)
+    _, streams = generate_streams(traj, specs, seed=3)
+    t1, Z1, d1 = measurement_table(meas, ["current", "speed"])
+    t2, Z2, d2 = stream_table(streams, ["current", "speed"])
+    np.testing.assert_array_equal(t1, t2)
+    np.testing.assert_array_equal(Z1, Z2)
+    assert d1 == d2 and d2["speed"] > 0  # out-of-range speed samples flagged and left out
+    assert np.isfinite(Z2[:, 0]).sum() == np.count_nonzero(~streams["current"].dropped)

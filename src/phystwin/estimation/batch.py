@@ -27,7 +27,7 @@ from phystwin.estimation.run_kernels import FLAG_NAMES
 from phystwin.estimation.status import OK
 from phystwin.estimation.types import GaussianState
 
-__all__ = ["RunResult", "filter_run"]
+__all__ = ["RunResult", "filter_run", "measurement_table", "stream_table"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,3 +179,60 @@ def filter_run(
         final=GaussianState(float(t[-1]), X[-1].copy(), P_end),
         counts=counts,
     )
+
+
+def measurement_table(
+    measurements: Sequence[Any], columns: Sequence[str], *, resolution: float = 1e-9
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """Turn scalar sensor streams into a table for :func:`filter_run`.
+
+    Rows are the distinct sample times (to ``resolution`` [s]) of all the measurements, in order;
+    column ``j`` holds the value of sensor ``columns[j]`` at that time, NaN where it has none.
+    Samples with a non-zero quality flag are left out (counted in the returned ``dropped`` per
+    sensor), as are sensors not listed in ``columns`` (an error, to catch typos).
+
+    Returns ``(times, Z, dropped)``.
+    """
+    col = {name: j for j, name in enumerate(columns)}
+    unknown = sorted({m.sensor for m in measurements} - set(col))
+    if unknown:
+        raise ValueError(f"measurements from sensor(s) {unknown} have no column; columns are {list(columns)}")
+    dropped = dict.fromkeys(columns, 0)
+    keep = []
+    for m in measurements:
+        if m.value.shape != (1,):
+            raise ValueError(f"sensor {m.sensor!r}: measurement_table takes scalar sensors, got {m.value.shape}")
+        if m.quality != 0:
+            dropped[m.sensor] += 1
+            continue
+        keep.append(m)
+    ticks = np.array([round(m.t / resolution) for m in keep], dtype=np.int64)
+    uniq, row = np.unique(ticks, return_inverse=True)
+    Z = np.full((uniq.shape[0], len(columns)), np.nan)
+    for r, m in zip(row, keep, strict=True):
+        Z[r, col[m.sensor]] = m.value[0]
+    return uniq * resolution, Z, dropped
+
+
+def stream_table(
+    streams: Mapping[str, Any], columns: Sequence[str], *, resolution: float = 1e-9
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """:func:`measurement_table` for the array form of the generator
+    (:func:`~phystwin.estimation.measurements.generate_streams`) or for recorded streams: each
+    stream has ``t``, ``value``, ``quality`` and ``dropped`` arrays. Vectorised; same result."""
+    missing = [c for c in columns if c not in streams]
+    if missing:
+        raise ValueError(f"no stream for column(s) {missing}; streams are {sorted(streams)}")
+    parts, dropped = [], {}
+    for j, name in enumerate(columns):
+        st = streams[name]
+        dropped_mask = np.asarray(st.dropped, dtype=bool)
+        good = ~dropped_mask & (np.asarray(st.quality) == 0)
+        dropped[name] = int(np.count_nonzero(~dropped_mask & ~good))
+        ticks = np.rint(np.asarray(st.t, dtype=np.float64)[good] / resolution).astype(np.int64)
+        parts.append((j, ticks, np.asarray(st.value, dtype=np.float64)[good]))
+    all_ticks = np.unique(np.concatenate([p[1] for p in parts])) if parts else np.zeros(0, np.int64)
+    Z = np.full((all_ticks.shape[0], len(columns)), np.nan)
+    for j, ticks, values in parts:
+        Z[np.searchsorted(all_ticks, ticks), j] = values
+    return all_ticks * resolution, Z, dropped

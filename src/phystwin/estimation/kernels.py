@@ -616,7 +616,7 @@ def kernel_sources() -> list[str]:
     import os
 
     here = os.path.dirname(os.path.abspath(__file__))
-    names = sorted(f for f in os.listdir(here) if f.endswith("kernels.py")) + ["status.py"]
+    names = [*sorted(f for f in os.listdir(here) if f.endswith("kernels.py")), "status.py"]
     return [os.path.join(here, f) for f in names]
 
 

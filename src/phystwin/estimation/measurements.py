@@ -317,6 +317,36 @@ def _generate_one(
     return SensorTruth(spec, *arrays)
 
 
+def generate_streams(
+    traj: Trajectory, sensors: Iterable[SensorSpec], seed: int | np.random.SeedSequence
+) -> tuple[int | None, dict[str, SensorTruth]]:
+    """The array form of :func:`generate`: per sensor, every scheduled sample as a
+    :class:`SensorTruth` (values, quality, dropped mask, ...), with exactly the same random draws.
+    Building no :class:`Measurement` objects, it suits long recorded runs (``phystwin generate``,
+    whole-run filtering). Returns ``(seed or None, streams by sensor name)``; raises as :func:`generate`.
+    """
+    specs = list(sensors)
+    for s in specs:
+        if not isinstance(s, SensorSpec):
+            raise TypeError(f"generate: sensors must be SensorSpec instances, got {type(s).__name__}")
+    names = [s.name for s in specs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"generate: duplicate sensor names {dup}")
+    if isinstance(seed, np.random.SeedSequence):
+        root, seed_int = seed, None
+    else:
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise ValueError(f"generate: seed must be a non-negative int or a SeedSequence, got {seed!r}")
+        seed_int = int(seed)
+        root = np.random.SeedSequence(seed_int)
+    t_traj = np.asarray(traj.t, dtype=np.float64)
+    if t_traj.size == 0 or not np.all(np.isfinite(t_traj)) or np.any(np.diff(t_traj) < 0):
+        raise ValueError("generate: the trajectory needs at least one sample with finite, sorted times")
+    signals = [_check_signal(traj, s) for s in specs]
+    return seed_int, {s.name: _generate_one(s, t_traj, v, root) for s, v in zip(specs, signals, strict=True)}
+
+
 def generate(
     traj: Trajectory,
     sensors: Iterable[SensorSpec],
@@ -349,27 +379,8 @@ def generate(
         On duplicate sensor names, an unknown signal (the available names are listed), a unit
         mismatch (both units named), a bad seed or a trajectory without samples.
     """
-    specs = list(sensors)
-    for s in specs:
-        if not isinstance(s, SensorSpec):
-            raise TypeError(f"generate: sensors must be SensorSpec instances, got {type(s).__name__}")
-    names = [s.name for s in specs]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ValueError(f"generate: duplicate sensor names {dup}")
-    if isinstance(seed, np.random.SeedSequence):
-        root, seed_int = seed, None
-    else:
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ValueError(f"generate: seed must be a non-negative int or a SeedSequence, got {seed!r}")
-        seed_int = int(seed)
-        root = np.random.SeedSequence(seed_int)
-    t_traj = np.asarray(traj.t, dtype=np.float64)
-    if t_traj.size == 0 or not np.all(np.isfinite(t_traj)) or np.any(np.diff(t_traj) < 0):
-        raise ValueError("generate: the trajectory needs at least one sample with finite, sorted times")
-    signals = [_check_signal(traj, s) for s in specs]
-    truths = {s.name: _generate_one(s, t_traj, v, root) for s, v in zip(specs, signals, strict=True)}
-
+    seed_int, truths = generate_streams(traj, sensors, seed)
+    specs = [tr.spec for tr in truths.values()]
     arrival_parts, sensor_idx, seq_parts = [], [], []
     for k, tr in enumerate(truths.values()):
         keep = np.flatnonzero(tr.delivered)

@@ -120,7 +120,9 @@ def ukf_run_spec(  # type: ignore[no-untyped-def]
             for a in range(n):
                 for b in range(n):
                     Qs[a, b] = Qd[a, b] * scale
-            st = ukf_predict_rk4_spec(rhs, jac, tp, dt, x, P, U[k - 1 if k > 0 else 0], p, Qs, Wm, Wc, c, opts, X, xn, Pn, stats)  # noqa: E501
+            st = ukf_predict_rk4_spec(
+                rhs, jac, tp, dt, x, P, U[k - 1 if k > 0 else 0], p, Qs, Wm, Wc, c, opts, X, xn, Pn, stats
+            )
             if st != OK:
                 return st
             x[:] = xn
