@@ -3,6 +3,8 @@
 ::
 
     phystwin simulate CONFIG.toml [--duration 1h] [--out run.h5] [--png run.png] [--solver rodas]
+    phystwin generate CONFIG.toml --truth run.h5 [--out sensors.h5] [--seed 0]
+    phystwin estimate CONFIG.toml --data sensors.h5 [--out estimate.h5] [--no-plot]
     phystwin twins
     phystwin template dc_motor [--out my_motor.toml]
     phystwin --version
@@ -234,6 +236,72 @@ def simulate(
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot write output: {exc}")
+
+
+def _print_result(res: Any) -> None:
+    con = _stdout()
+    table = Table(title=res.title, show_header=False)
+    for label, value in res.rows:
+        table.add_row(label, value)
+    con.print(table)
+    for f in res.files:
+        con.print(f"wrote: {f}")
+
+
+def _guarded(fn: Any, *args: Any) -> None:
+    """Run a command's work; user errors become one message and exit status 2."""
+    from phystwin.estimation.filters import EstimationError
+    from phystwin.physics.component import ModelDefinitionError
+    from phystwin.records.config import ConfigError
+    from phystwin.records.hdf5 import RecordError
+
+    try:
+        _print_result(fn(*args))
+    except (CliError, ConfigError, ModelDefinitionError, RecordError, EstimationError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot read or write a file: {exc}")
+
+
+@app.command()
+def generate(
+    config: Annotated[
+        Path, typer.Argument(help="Twin config with [sensors].", show_default=False, metavar="CONFIG.toml")
+    ],
+    truth: Annotated[
+        Path, typer.Option("--truth", help="Truth record written by 'phystwin simulate'.", show_default=False)
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Sensor record (default: <truth>_sensors.h5).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the noise, dropouts and outliers (same seed, same streams).")] = 0,
+) -> None:
+    """Turn a simulated truth run into noisy multi-rate sensor streams (the config's [sensors])."""
+    from phystwin.estimation_cli import run_generate
+
+    if seed < 0:
+        _fail(f"--seed must be >= 0, got {seed}")
+    _guarded(run_generate, config, truth, out or truth.with_name(truth.stem + "_sensors.h5"), seed)
+
+
+@app.command()
+def estimate(
+    config: Annotated[
+        Path, typer.Argument(help="Twin config with [estimation].", show_default=False, metavar="CONFIG.toml")
+    ],
+    data: Annotated[
+        Path, typer.Option("--data", help="Sensor record ('phystwin generate' or a recorded run).", show_default=False)
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Estimate record (default: <data>_estimate.h5).")
+    ] = None,
+    no_plot: Annotated[bool, typer.Option("--no-plot", help="Do not write figures.")] = False,
+) -> None:
+    """Filter recorded measurements; write estimates, covariances, innovations and health to HDF5, and plots."""
+    from phystwin.estimation_cli import run_estimate
+
+    dest = out or data.with_name(data.stem + "_estimate.h5")
+    _guarded(run_estimate, config, data, dest, None if no_plot else dest.parent)
 
 
 def _fail(message: str) -> None:

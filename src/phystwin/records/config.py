@@ -297,6 +297,57 @@ class InputTable(_Section):
         return None if u is None else _unit(u)
 
 
+class SensorSection(_Section):
+    """``[sensors.<name>]``: one scalar sensor sampling a model output (for ``phystwin generate``
+    and as a measurement of ``phystwin estimate``). Values in the signal's unit unless given."""
+
+    signal: str
+    rate: float = Field(gt=0)
+    """Sampling rate [Hz]."""
+    noise: QuantityField
+    """Standard deviation of the white noise (also the filter's R = noise^2)."""
+    bias: QuantityField | None = None
+    bias_psd: float = Field(0.0, ge=0)
+    """Spectral density of the bias random walk [unit^2/s]."""
+    scale: float = 1.0
+    latency: float = Field(0.0, ge=0)
+    dropout: float = Field(0.0, ge=0, le=1)
+    outliers: float = Field(0.0, ge=0, le=1)
+    outlier_sigmas: float = Field(10.0, gt=0)
+
+
+class EstimatedParameter(_Section):
+    """``[estimation.parameters."<name>"]``: a parameter estimated as a random-walk state."""
+
+    initial: QuantityField | None = None
+    """The filter's first guess (default: the parameter's value in [parameters] or the twin)."""
+    sd: QuantityField
+    """Standard deviation of that guess."""
+    random_walk: float = Field(ge=0)
+    """Spectral density of the random walk [unit^2/s]: how fast the parameter may drift."""
+
+
+class EstimationSection(_Section):
+    """``[estimation]``: the filter of ``phystwin estimate``."""
+
+    filter: Literal["ukf"] = "ukf"
+    sensors: list[str] | None = None
+    """Sensors (of [sensors]) the filter uses, each measuring a model output; default: all."""
+    groups: list[list[str]] = Field(default_factory=list)
+    """Sensors sampled together and updated (and gated) as one, e.g. [["current", "speed"]]."""
+    initial: dict[str, QuantityField] = Field(default_factory=dict)
+    """The filter's first guess of states (over [initial])."""
+    initial_sd: dict[str, QuantityField] = Field(default_factory=dict)
+    """Standard deviation of that guess per state (default 1 in the state's unit)."""
+    process_noise: dict[str, float] = Field(default_factory=dict)
+    """Spectral density per state [unit^2/s] (default 0)."""
+    parameters: dict[str, EstimatedParameter] = Field(default_factory=dict)
+    solver_dt: Seconds = 1e-3
+    gate_probability: float | None = Field(0.9999, gt=0, lt=1)
+    save_interval: Seconds | None = None
+    """Interval of the recorded estimates [s] (default: every sample); innovations are all kept."""
+
+
 def _input_tag(v: Any) -> str:
     return "table" if isinstance(v, dict) and "value" not in v else "constant"
 
@@ -316,6 +367,8 @@ class TwinConfig(_Section):
     initial: dict[str, QuantityField] = Field(default_factory=dict)
     simulation: SimulationSection = Field(default_factory=SimulationSection)  # type: ignore[arg-type]
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    sensors: dict[str, SensorSection] = Field(default_factory=dict)
+    estimation: EstimationSection | None = None
     _text: str = PrivateAttr("")
 
     @model_validator(mode="before")
@@ -329,6 +382,13 @@ class TwinConfig(_Section):
         for section in ("parameters", "initial"):
             if isinstance(data.get(section), dict):
                 out[section] = _flatten(section, data[section])
+        est = data.get("estimation")
+        if isinstance(est, dict):
+            est = dict(est)
+            for sub in ("initial", "initial_sd", "process_noise"):
+                if isinstance(est.get(sub), dict):
+                    est[sub] = _flatten(f"estimation.{sub}", est[sub])
+            out["estimation"] = est
         return out
 
     _source: str = PrivateAttr("<string>")
@@ -369,12 +429,17 @@ _SECTIONS: dict[tuple[str, ...], type[BaseModel]] = {
     (): TwinConfig,
     ("twin",): TwinSection,
     ("simulation",): SimulationSection,
+    ("estimation",): EstimationSection,
 }
 
 
 def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
     if len(loc) == 2 and loc[0] == "inputs":
         return list(InputTable.model_fields)
+    if len(loc) == 2 and loc[0] == "sensors":
+        return list(SensorSection.model_fields)
+    if len(loc) == 3 and loc[:2] == ("estimation", "parameters"):
+        return list(EstimatedParameter.model_fields)
     model = _SECTIONS.get(tuple(str(x) for x in loc))
     return list(model.model_fields) if model else []
 
@@ -431,6 +496,9 @@ def read_config(path: str | Path) -> TwinConfig:
 
 __all__ = [
     "ConfigError",
+    "EstimatedParameter",
+    "EstimationSection",
+    "SensorSection",
     "InputTable",
     "Quantity",
     "SimulationSection",

@@ -21,6 +21,7 @@ from phystwin.core.model import Model, Signal
 from phystwin.core.options import RK4, DormandPrince, Rodas, Solver
 from phystwin.core.simulation import simulate
 from phystwin.core.trajectory import Trajectory
+from phystwin.physics.component import ModelDefinitionError
 from phystwin.records.config import (
     ConfigError,
     InputTable,
@@ -296,8 +297,10 @@ def resolve(
     )
 
 
-def load_model(config: TwinConfig) -> Model:
-    """Build and compile the twin ``config`` names; :class:`ConfigError` at ``twin.type`` if it is unknown."""
+def load_model(config: TwinConfig, estimated_parameters: Sequence[str] = ()) -> Model:
+    """Build and compile the twin ``config`` names; :class:`ConfigError` at ``twin.type`` if it is unknown.
+
+    ``estimated_parameters`` become random-walk states (joint estimation, see :func:`compile_system`)."""
     from phystwin.physics.twins import TWINS, get_twin
 
     try:
@@ -309,7 +312,11 @@ def load_model(config: TwinConfig) -> Model:
             [("twin.type", f"unknown twin type {config.twin.type!r}{hint} (registered: {', '.join(known) or 'none'})")],
             config.source,
         ) from None
-    return spec.build().compile()
+    system = spec.build()
+    try:
+        return system.compile(estimated_parameters=estimated_parameters)
+    except ModelDefinitionError as exc:
+        raise ConfigError([("estimation.parameters", str(exc))], config.source) from None
 
 
 __all__ = ["MAX_TABLE_POINTS", "SOLVERS", "RunSpec", "expand_period", "load_model", "make_solver", "resolve", "to_si"]
