@@ -373,7 +373,7 @@ class ExtendedKalmanFilter(_ModelFilter):
         st = int(kernels.kf_predict(Phi, self._no_inputs, Qd, np.array(state.x), P0, self._u0, x_lin, P))
         if st != OK:
             raise EstimationError(st, state.t, f"EKF covariance predict to t = {float(t):g} s")
-        return GaussianState(float(t), x, P)
+        return GaussianState.trusted(float(t), x, P)
 
     def measurement_jacobian(self, state: GaussianState, u: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """``(h(x)[idx], H)`` at ``state`` (``H`` (m, n) by compiled central differences of ``out``)."""
@@ -412,4 +412,4 @@ class ExtendedKalmanFilter(_ModelFilter):
             return state, _rejected(state, st, m, "", y, S)
         if st != OK:
             raise EstimationError(st, state.t, f"EKF update of {self.model.name!r}")
-        return GaussianState(state.t, x, P), UpdateInfo(True, OK, y, S, float(info[0]))
+        return GaussianState.trusted(state.t, x, P), UpdateInfo(True, OK, y, S, float(info[0]))

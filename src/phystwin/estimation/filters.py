@@ -298,7 +298,7 @@ class KalmanFilter:
         st = int(kernels.kf_predict(Phi, np.ascontiguousarray(Gamma), Qd, *_writable(state), uv, x, P))
         if st != OK:
             raise EstimationError(st, state.t, f"KF predict to t = {float(t):g} s")
-        return GaussianState(float(t), x, P)
+        return GaussianState.trusted(float(t), x, P)
 
     def update(self, state: GaussianState, z: Any, R: Any = None) -> tuple[GaussianState, UpdateInfo]:
         """Posterior given measurement ``z`` (m,) at ``state.t``; ``R`` overrides the filter's R."""
@@ -317,7 +317,7 @@ class KalmanFilter:
             return state, _rejected(state, st, m, "", y, S)
         if st != OK:
             raise EstimationError(st, state.t, "KF update")
-        return GaussianState(state.t, x, P), UpdateInfo(True, OK, y, S, float(info[0]))
+        return GaussianState.trusted(state.t, x, P), UpdateInfo(True, OK, y, S, float(info[0]))
 
 
 # =========================================================================== UKF on a compiled model
@@ -428,7 +428,7 @@ class UnscentedKalmanFilter(_ModelFilter):
         )  # fmt: skip
         if st != OK:
             raise EstimationError(st, state.t, f"UKF predict of {self.model.name!r} to t = {float(t):g} s")
-        return GaussianState(float(t), x, P)
+        return GaussianState.trusted(float(t), x, P)
 
     def update(self, state: GaussianState, z: Any, R: Any = None, u: Any = None) -> tuple[GaussianState, UpdateInfo]:
         """Posterior given ``z`` (the measured outputs, in order) at ``state.t``.
@@ -458,4 +458,4 @@ class UnscentedKalmanFilter(_ModelFilter):
             return state, _rejected(state, st, m, "", y, S)
         if st != OK:
             raise EstimationError(st, state.t, f"UKF update of {self.model.name!r}")
-        return GaussianState(state.t, x, P), UpdateInfo(True, OK, y, S, float(info[0]))
+        return GaussianState.trusted(state.t, x, P), UpdateInfo(True, OK, y, S, float(info[0]))

@@ -97,6 +97,22 @@ class GaussianState:
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "P", P)
 
+    @classmethod
+    def trusted(cls, t: float, x: np.ndarray, P: np.ndarray) -> GaussianState:
+        """A state from a filter kernel's fresh output buffers, without the checks of the constructor.
+
+        For the filters' hot path only: the kernels have already verified that ``x`` and ``P`` are
+        finite and symmetrised ``P``; the buffers are new arrays nobody else holds, so they are
+        frozen in place instead of copied.
+        """
+        x.setflags(write=False)
+        P.setflags(write=False)
+        state = object.__new__(cls)
+        object.__setattr__(state, "t", float(t))
+        object.__setattr__(state, "x", x)
+        object.__setattr__(state, "P", P)
+        return state
+
     @property
     def n(self) -> int:
         """Dimension of the state."""
