@@ -150,12 +150,15 @@ def opt_limit(v):  # type: ignore[no-untyped-def]
 
 @njit
 def n_substeps(span, h):  # type: ignore[no-untyped-def]
-    """``ceil(span / h)``, tolerant to the rounding of ``span / h`` (1e-12 relative).
+    """``ceil(span / h)``, tolerant to the rounding of ``span / h`` (1e-9 relative).
 
-    Without the tolerance 1.1 / 0.1 = 11.000000000000002 would give 12 substeps.
+    Without the tolerance 1.1 / 0.1 = 11.000000000000002 would give 12 substeps, and a sample
+    step taken as a difference of large times (900.001 - 900.000 = 1.0000000000331966e-3 s) would
+    give 2 RK4 substeps of a 1 ms step instead of 1 (a step at most 1e-9 longer than ``h`` changes
+    nothing that matters).
     """
     r = span / h
-    n = int(math.ceil(r - 1e-12 * r))  # noqa: RUF046  (numba: keep the integer type explicit)
+    n = int(math.ceil(r - 1e-9 * r))  # noqa: RUF046  (numba: keep the integer type explicit)
     if n < 1:
         n = 1
     return n
