@@ -1,9 +1,10 @@
 """Estimation: Gaussian state types, exact discretisation, compiled Kalman filter kernels.
 
-First slice of the estimation package (issue 3): a linear Kalman filter with Joseph-form updates and
-Van Loan discretisation of continuous models, and an unscented Kalman filter whose sigma points are
-propagated through a compiled phystwin Model in one compiled call. Both agree with filterpy to 1e-8
-on shared problems (tests/estimation).
+Linear KF (Joseph form, Van Loan discretisation), UKF and square-root UKF whose sigma points are
+propagated through a compiled phystwin Model in one compiled call, continuous-discrete EKF, EnKF,
+a whole-run UKF over recorded tables (:mod:`~phystwin.estimation.batch`), joint parameter
+estimation (parameters compiled in as random-walk states), fusion, consistency metrics, an RTS
+smoother and a seeded measurement generator. See docs/estimation.md.
 """
 
 from phystwin.estimation.consistency import ConsistencyResult as ConsistencyResult
@@ -36,6 +37,7 @@ from phystwin.estimation.smoother import ForwardPass as ForwardPass
 from phystwin.estimation.smoother import SmoothedPass as SmoothedPass
 from phystwin.estimation.smoother import record_forward as record_forward
 from phystwin.estimation.smoother import rts_smooth as rts_smooth
+from phystwin.estimation.srukf import SquareRootUnscentedKalmanFilter as SquareRootUnscentedKalmanFilter
 from phystwin.estimation.types import GaussianState as GaussianState
 from phystwin.estimation.types import Measurement as Measurement
 
@@ -60,6 +62,7 @@ __all__ = [
     "SensorSpec",
     "SensorTruth",
     "SmoothedPass",
+    "SquareRootUnscentedKalmanFilter",
     "SyncStatus",
     "UnscentedKalmanFilter",
     "UpdateInfo",
