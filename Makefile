@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_solvers.py --repeats 5
 	$(PY) benchmarks/bench_rhs.py
 	$(PY) benchmarks/bench_startup.py
+	$(PY) benchmarks/bench_estimation.py --repeats 5
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
