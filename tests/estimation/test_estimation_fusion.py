@@ -1,5 +1,6 @@
 """FusionEngine on the linear constant-velocity model: asynchronous multi-rate updates of row subsets,
-redundant sensors, chi-square gating, invalid data, duplicates, out-of-sequence replay, staleness."""
+redundant sensors, chi-square gating, invalid data, duplicates, out-of-sequence replay, staleness,
+clock jumps; and on the dc_motor twin with a UKF: piecewise-constant inputs, also replayed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import pytest
 from scipy.stats import binom, chi2
 
 from conftest import CV_A, CV_B
+from phystwin.core import solvers
 from phystwin.core.model import Model
+from phystwin.core.options import RK4
 from phystwin.estimation import GaussianState, KalmanFilter, Measurement, UnscentedKalmanFilter
 from phystwin.estimation.fusion import FusedSensor, FusionEngine, FusionReason, SyncStatus
 
@@ -33,12 +36,20 @@ def sensors(**extra: FusedSensor) -> dict[str, FusedSensor]:
 
 def simulate(seed: int, n_pos: int, dt_pos: float = 0.01, vel_every: int = 3) -> list[Measurement]:
     """Truth from the exact discrete model; gps every dt_pos, odo every vel_every-th at an offset."""
+    return simulate_with_truth(seed, n_pos, dt_pos, vel_every)[0]
+
+
+def simulate_with_truth(
+    seed: int, n_pos: int, dt_pos: float = 0.01, vel_every: int = 3
+) -> tuple[list[Measurement], list[np.ndarray]]:
+    """:func:`simulate`, also returning the true state at each measurement."""
     rng = np.random.default_rng(seed)
     kf = make_kf()
     times = sorted({(k + 1) * dt_pos for k in range(n_pos)} | {(k + 0.5) * dt_pos for k in range(0, n_pos, vel_every)})
     x = np.array([0.0, 1.0]) + rng.standard_normal(2)
     t = 0.0
     out: list[Measurement] = []
+    truth: list[np.ndarray] = []
     seq = {"gps": 0, "odo": 0}
     for tk in times:
         Phi, _, Qd = kf.matrices(tk - t)
@@ -48,7 +59,8 @@ def simulate(seed: int, n_pos: int, dt_pos: float = 0.01, vel_every: int = 3) ->
         name, row, r = ("gps", 0, R_POS) if k % 2 == 0 else ("odo", 1, R_VEL)
         seq[name] += 1
         out.append(Measurement(tk, name, [x[row] + np.sqrt(r) * rng.standard_normal()], seq=seq[name]))
-    return out
+        truth.append(x.copy())
+    return out, truth
 
 
 def test_async_multirate_updates_only_own_rows() -> None:
@@ -248,3 +260,217 @@ def test_filter_failure_does_not_escape_push() -> None:
     out = eng.push(Measurement(0.035, "gps", [0.0], seq=2))  # step of 0.025 s: the filter refuses it
     assert out.reason is FusionReason.FILTER_ERROR and "0.025" in out.message
     assert eng.state is before and eng.counters("gps").filter_error == 1
+
+
+# ----------------------------------------------------------------------------- clock jumps
+def _shift(m: Measurement, dt: float) -> Measurement:
+    return Measurement(m.t + dt, m.sensor, m.value, m.seq, m.quality)
+
+
+def test_forward_clock_jump_glitch_dropped_state_untouched_others_keep_fusing() -> None:
+    ms = simulate(5, 200)
+    k_bad = next(i for i, m in enumerate(ms) if m.sensor == "gps" and m.t > 1.0)
+    eng = FusionEngine(make_kf(), sensors(), x0(), lag_window=0.3)
+    ref = FusionEngine(make_kf(), sensors(), x0(), lag_window=0.3)  # never sees the glitched sample
+    for m in ms[:k_bad]:
+        assert eng.push(m).accepted and ref.push(m).accepted
+    before = eng.state
+    trace0 = float(np.trace(before.P))
+    out = eng.push(_shift(ms[k_bad], 3600.0))
+    assert out.reason is FusionReason.CLOCK_JUMP and not out.accepted
+    assert out.message.startswith("clock jump of +3600")
+    assert eng.state is before  # x and P untouched, not even predicted
+    assert eng.counters("gps").clock_jump == 1
+    h = eng.health()
+    assert h.clock_jumps == {"gps": 1, "odo": 0}
+    assert h.last_jump["gps"] == pytest.approx(3600.0, abs=0.02) and np.isnan(h.last_jump["odo"])
+    assert h.clock_offset == {"gps": 0.0, "odo": 0.0}
+    for m in ms[k_bad + 1 :]:  # the old timebase resumes: the glitch was a one-off, both sensors fuse
+        assert eng.push(m).accepted
+        ref.push(m)
+        assert eng.state.t < 3.0 and float(np.trace(eng.state.P)) < 10 * trace0
+    np.testing.assert_array_equal(eng.state.x, ref.state.x)
+    np.testing.assert_array_equal(eng.state.P, ref.state.P)
+    assert eng.counters("gps").reanchored == 0 and eng.health().clock_offset["gps"] == 0.0
+
+
+@pytest.mark.parametrize("jump", [3600.0, -1000.0])
+def test_rebased_clock_dropped_then_reanchored_estimate_stays_consistent(jump: float) -> None:
+    """From t = 1 s on the gps clock is off by ``jump`` (device reset / NTP step): the first
+    samples on the new timebase are dropped and counted, the third re-anchors the stream, and the
+    estimate afterwards is within 3 sigma of the truth; the filter is never predicted far ahead."""
+    ms, truth = simulate_with_truth(6, 200)
+    eng = FusionEngine(make_kf(), sensors(), x0(), lag_window=0.3, reanchor_after=3)
+    outs, gps = [], []
+    max_trace = 0.0
+    for m in ms:
+        outs.append(eng.push(_shift(m, jump) if (m.sensor == "gps" and m.t > 1.0) else m))
+        if m.sensor == "gps" and m.t > 1.0:
+            gps.append(outs[-1])
+        assert eng.state.t <= m.t + 0.05  # never predicted far ahead
+        if m.t > 0.5:
+            max_trace = max(max_trace, float(np.trace(eng.state.P)))
+    assert [o.reason for o in gps[:3]] == [FusionReason.CLOCK_JUMP, FusionReason.CLOCK_JUMP, FusionReason.ACCEPTED]
+    assert "re-anchored" in gps[2].message
+    assert all(o.accepted for o in gps[3:]) and len(gps) > 90
+    assert all(o.accepted for o in outs if o.sensor == "odo")
+    c = eng.counters("gps")
+    assert (c.clock_jump, c.reanchored, c.too_old) == (2, 1, 0)
+    h = eng.health()
+    assert h.clock_jumps["gps"] == 2 and h.last_jump["gps"] == pytest.approx(jump, abs=0.05)
+    assert h.clock_offset["gps"] == pytest.approx(-jump, abs=0.05)
+    assert h.status is SyncStatus.IN_SYNC
+    assert max_trace < 1.0  # no blow-up
+    e = truth[-1] - eng.state.x
+    assert eng.state.t == pytest.approx(ms[-1].t, abs=0.02)
+    assert np.all(np.abs(e) <= 3.0 * eng.state.std), (e, eng.state.std)
+
+
+def test_clock_jump_settings_validated() -> None:
+    with pytest.raises(ValueError, match="sensor 'gps': max_forward_jump"):
+        FusionEngine(make_kf(), sensors(gps=FusedSensor(["pos"], [R_POS], max_forward_jump=0.0)), x0(), 0.5)
+    with pytest.raises(ValueError, match="reanchor_after"):
+        FusionEngine(make_kf(), sensors(), x0(), 0.5, reanchor_after=0)
+
+
+# ----------------------------------------------------------------------------- inputs
+MOTOR_OUT = {"cur": ("current", 0.05**2), "spd": ("speed", 0.5**2)}
+MOTOR_QC = np.array([1e-2, 1e-8, 1.0, 1e-4, 1e-6, 1e-6])
+VOLTAGE_STEPS = [(0.0, 12.0), (0.0137, 24.0), (0.0311, 6.0), (0.0475, 18.0)]
+
+
+def volts(t: float) -> dict[str, float]:
+    """The voltage step in effect at ``t`` (the last one at or before it)."""
+    return {"voltage": [v for ts, v in VOLTAGE_STEPS if ts <= t][-1]}
+
+
+@pytest.fixture(scope="module")
+def motor_case(motor_model: Model) -> tuple[UnscentedKalmanFilter, GaussianState, list[Measurement]]:
+    """UKF on the dc_motor twin, and current (every 2 ms) and speed (every 5 ms) samples of a
+    truth driven by voltage steps between sample times."""
+    m = motor_model
+    ukf = UnscentedKalmanFilter(m, ("current", "speed"), [MOTOR_OUT["cur"][1], MOTOR_OUT["spd"][1]], Qc=MOTOR_QC)
+    x_init = m.initial_state()
+    init = GaussianState(0.0, x_init, np.diag([0.1, 1e-4, 4.0, 1.0, 1.0, 1.0]))
+    rhs, jac = m.functions()[:2]
+    opts, work, stats = RK4(1e-4).opts(), np.zeros(1), np.zeros(8)
+    y = np.zeros(m.layout.ny)
+    rng = np.random.default_rng(21)
+    times = sorted({round(0.002 * k, 6) for k in range(1, 31)} | {round(0.005 * k + 0.001, 6) for k in range(12)})
+    x, t = x_init.copy(), 0.0
+    ms: list[Measurement] = []
+    for tk in times:
+        while t < tk:  # integrate to tk across the voltage steps
+            nxt = min([tk] + [ts for ts, _ in VOLTAGE_STEPS if ts > t])
+            u = m.input_vector(volts(t))
+            assert solvers.rk4_advance(rhs, jac, t, x, u, ukf.p, nxt - t, opts, work, stats) == 0
+            t = nxt
+        m.kernels.out(tk, x, u, ukf.p, y)
+        for name, (out, r) in MOTOR_OUT.items():
+            if name == "cur" or round(tk * 1000) % 5 == 1:
+                z = y[m.layout.output_index(out)] + np.sqrt(r) * rng.standard_normal()
+                ms.append(Measurement(tk, name, [z], seq=len(ms)))
+    return ukf, init, ms
+
+
+def _motor_engine(ukf: UnscentedKalmanFilter, init: GaussianState) -> FusionEngine:
+    specs = {name: FusedSensor([out], [r]) for name, (out, r) in MOTOR_OUT.items()}
+    return FusionEngine(ukf, specs, init, lag_window=0.02, gate_probability=0.9999)
+
+
+def test_inputs_held_piecewise_constant_split_at_input_times(
+    motor_case: tuple[UnscentedKalmanFilter, GaussianState, list[Measurement]],
+) -> None:
+    ukf, init, ms = motor_case
+    eng = _motor_engine(ukf, init)
+    for ts, v in VOLTAGE_STEPS:
+        assert eng.push_input(ts, {"voltage": v}) == 0
+    rows = {n: UnscentedKalmanFilter(ukf.model, [out], [r], Qc=MOTOR_QC) for n, (out, r) in MOTOR_OUT.items()}
+    ref = init
+    for m in ms:
+        assert eng.push(m).accepted
+        for ts in [*(tt for tt, _ in VOLTAGE_STEPS), m.t]:  # manual split at the input times in (ref.t, m.t)
+            if ref.t < ts <= m.t:
+                ref = ukf.predict(ref, ts, volts(ref.t))
+        ref, info = rows[m.sensor].update(ref, m.value, u=volts(m.t))
+        assert info.accepted
+        np.testing.assert_allclose(eng.state.x, ref.x, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(eng.state.P, ref.P, rtol=1e-12, atol=1e-15)
+    assert eng.counters("cur").accepted == sum(m.sensor == "cur" for m in ms)  # the voltage steps are tracked
+    np.testing.assert_array_equal(eng.input_at(eng.state.t), ukf.inputs({"voltage": 18.0}))
+    assert eng.input_at(-1.0) is None
+
+
+def test_inputs_and_measurements_out_of_sequence_replay_equals_in_order(
+    motor_case: tuple[UnscentedKalmanFilter, GaussianState, list[Measurement]],
+) -> None:
+    ukf, init, ms = motor_case
+    in_order = _motor_engine(ukf, init)
+    for ts, v in VOLTAGE_STEPS:
+        in_order.push_input(ts, {"voltage": v})
+    for m in ms:
+        in_order.push(m)
+    # measurements shuffled in blocks of 5 (< 10 ms, window 20 ms); each voltage step arrives 8 ms late
+    rng = np.random.default_rng(8)
+    shuffled = [
+        m for k in range(0, len(ms), 5) for m in (ms[k : k + 5][i] for i in rng.permutation(len(ms[k : k + 5])))
+    ]
+    late = list(VOLTAGE_STEPS[1:])
+    eng = _motor_engine(ukf, init)
+    eng.push_input(*VOLTAGE_STEPS[0][:1], {"voltage": VOLTAGE_STEPS[0][1]})
+    replays = 0
+    for m in shuffled:
+        eng.push(m)
+        while late and late[0][0] + 0.008 <= m.t:
+            ts, v = late.pop(0)
+            replays += eng.push_input(ts, {"voltage": v})
+    for ts, v in late:
+        replays += eng.push_input(ts, {"voltage": v})
+    assert replays > 3 and eng.counters("cur").out_of_sequence > 3
+    assert eng.state.t == in_order.state.t
+    np.testing.assert_allclose(eng.state.x, in_order.state.x, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(eng.state.P, in_order.state.P, rtol=1e-9, atol=1e-12)
+    for name in MOTOR_OUT:
+        assert eng.counters(name).accepted == in_order.counters(name).accepted
+
+
+def test_bad_inputs_refused_naming_the_inputs(
+    motor_case: tuple[UnscentedKalmanFilter, GaussianState, list[Measurement]],
+) -> None:
+    ukf, init, ms = motor_case
+    eng = _motor_engine(ukf, init)
+    eng.push_input(0.0, {"voltage": 12.0})
+    for m in ms[:20]:
+        eng.push(m)
+    before = eng.state
+    with pytest.raises(ValueError, match=r"non-finite input value\(s\) for \['voltage'\]"):
+        eng.push_input(eng.state.t, {"voltage": np.nan})
+    with pytest.raises(ValueError, match=r"voltage.*load_torque.*ambient_temperature"):
+        eng.push_input(eng.state.t, [12.0, 0.0])
+    with pytest.raises(ValueError, match="older than the lag window"):
+        eng.push_input(eng.state.t - 0.021, {"voltage": 6.0})
+    with pytest.raises(ValueError, match="finite"):
+        eng.push_input(np.inf, {"voltage": 6.0})
+    assert eng.state is before and eng.input_at(1.0) is not None
+    kf_eng = FusionEngine(make_kf(), sensors(), x0(), lag_window=0.5)
+    with pytest.raises(ValueError, match=r"u\[0\]"):
+        kf_eng.push_input(0.0, [np.inf])
+    kf_eng.push_input(0.0, [2.0])  # accel input of the constant-velocity KF
+    kf_eng.advance(1.0)
+    np.testing.assert_allclose(kf_eng.state.x, [0.0 + 1.0 + 1.0, 1.0 + 2.0], rtol=1e-12)
+
+
+def test_input_whose_replay_fails_is_not_kept() -> None:
+    kf = make_kf()
+    Phi, Gamma, Qd = kf.matrices(0.01)
+    fixed = KalmanFilter(Phi, np.eye(2), Qd, [R_POS, R_VEL], Gamma=Gamma, dt=0.01, measurement_names=("pos", "vel"))
+    eng = FusionEngine(fixed, sensors(), x0(), lag_window=0.5)
+    eng.push_input(0.0, [0.0])
+    for k in (1, 2):
+        assert eng.push(Measurement(0.01 * k, "gps", [0.01 * k], seq=k)).accepted
+    before = eng.state
+    with pytest.raises(ValueError, match=r"steps of 0\.01 s, got a step of 0\.005 s"):
+        eng.push_input(0.015, [1.0])  # would split the step 0.01 -> 0.02
+    assert eng.state is before
+    assert eng.input_at(0.016) is not None and float(eng.input_at(0.016)[0]) == 0.0  # type: ignore[index]
+    assert eng.push_input(0.02, [1.0]) == 0  # at the state time: only later predictions change

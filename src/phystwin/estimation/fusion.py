@@ -11,8 +11,21 @@ The filters of this package have one fixed measurement model. The engine builds,
 shallow copy of the filter that shares the process model (and every compiled kernel) but measures
 only that sensor's rows: for :class:`KalmanFilter` the rows of ``H``; for
 :class:`UnscentedKalmanFilter` and :class:`ExtendedKalmanFilter` the chosen model outputs
-(``measured_outputs`` / ``idx``). Prediction always uses the filter given to the engine. Inputs are
-not handled here: predictions and updates use the filters' defaults (``u = None``).
+(``measured_outputs`` / ``idx``). Prediction always uses the filter given to the engine.
+
+Inputs
+------
+Known inputs (a HIL rig's commanded voltage, a valve setpoint) are pushed as they are applied:
+:meth:`FusionEngine.push_input` ``(t, u)`` with ``u`` a vector or a name -> value mapping (validated
+by the model's :meth:`~phystwin.core.model.Model.input_vector`; for a :class:`KalmanFilter`, a
+vector of its ``Gamma`` columns). The engine holds each input sample piecewise constant from its
+time until the next one: a prediction from ``t0`` to ``t1`` is split at every input time inside
+``(t0, t1)`` and each piece uses the last input sample at or before its start (before the first
+input sample: the filter's defaults, ``u = None``). Updates of a model filter see the input in
+effect at the measurement time (outputs with feed-through). An input sample at or after the
+current state time only affects later predictions; an earlier one (within the lag window) re-runs
+the history after it, exactly like an out-of-sequence measurement, so the result does not depend
+on whether inputs or measurements arrived first. A sample at the time of an existing one replaces it.
 
 Ordering and out-of-sequence measurements
 -----------------------------------------
@@ -21,6 +34,16 @@ history of the measurements of the last ``lag_window`` seconds (each with the st
 measurement whose key is earlier than the newest one (or whose time is before the current state) is
 inserted and the history re-run from the insertion point, with gating re-decided, so the result
 equals in-order arrival. Measurements older than ``state.t - lag_window`` are dropped and counted.
+
+Clock jumps
+-----------
+Every sample time is first checked against the sensor's own stream and the engine's time (see
+:mod:`phystwin.estimation.fusion_health`): a jump far forward (default more than ten staleness
+timeouts) or far backward is dropped with reason ``CLOCK_JUMP``, counted and reported by
+:meth:`FusionEngine.health`; after ``reanchor_after`` consecutive consistent samples on the new
+timebase the sensor is re-anchored (its samples are shifted by a clock offset onto the engine's
+timebase) instead of being rejected forever. Outcomes report the sample time as pushed; states
+and the history are on the engine's timebase.
 
 Gating and rejection
 --------------------
@@ -33,24 +56,33 @@ Health
 ------
 A sensor is stale when its last *accepted* sample is more than its ``stale_after`` older than the
 time asked about (or, never having delivered, the engine's start). :meth:`FusionEngine.health`
-reports IN_SYNC (no stale sensor), DEGRADED (some) or LOST (all). :meth:`FusionEngine.advance`
-predicts without data (covariance grows); the status recovers as soon as accepted data resumes.
+reports IN_SYNC (no stale sensor), DEGRADED (some) or LOST (all), and per sensor the clock jumps,
+the size of the last one and the clock offset. :meth:`FusionEngine.advance` predicts without data
+(covariance grows); the status recovers as soon as accepted data resumes.
 """
 
 from __future__ import annotations
 
 import bisect
 import copy
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import numpy as np
 from scipy.stats import chi2
 
 from phystwin.estimation.filters import KalmanFilter, _covariance
+from phystwin.estimation.fusion_health import (
+    FusionHealth,
+    FusionOutcome,
+    FusionReason,
+    SensorClock,
+    SensorCounters,
+    SyncStatus,
+)
 from phystwin.estimation.types import GaussianState, Measurement
 
 __all__ = [
@@ -62,27 +94,6 @@ __all__ = [
     "SensorCounters",
     "SyncStatus",
 ]
-
-
-class FusionReason(Enum):
-    """Why :meth:`FusionEngine.push` did what it did."""
-
-    ACCEPTED = "accepted"
-    GATED = "rejected by the chi-square innovation gate"
-    INVALID = "non-finite value or wrong length"
-    BAD_QUALITY = "quality flag not 0"
-    UNKNOWN_SENSOR = "sensor not configured"
-    DUPLICATE = "(sensor, seq) already received"
-    TOO_OLD = "older than the lag window"
-    FILTER_ERROR = "the filter failed; state unchanged"
-
-
-class SyncStatus(Enum):
-    """Overall health: no stale sensor, some stale, all stale."""
-
-    IN_SYNC = "in_sync"
-    DEGRADED = "degraded"
-    LOST = "lost"
 
 
 @dataclass(frozen=True)
@@ -101,70 +112,15 @@ class FusedSensor:
     stale_after : float, optional
         Seconds without an accepted sample before the sensor counts as stale (engine default when
         omitted).
+    max_forward_jump : float, optional
+        A sample more than this [s] ahead of the engine's newest time is a clock jump (engine
+        default when omitted; that default is ``10 * stale_after``).
     """
 
     rows: Sequence[int | str]
     R: Any
     stale_after: float | None = None
-
-
-@dataclass
-class SensorCounters:
-    """Per-sensor counts of outcomes (``out_of_sequence`` counts insertions that caused a replay)."""
-
-    accepted: int = 0
-    gated: int = 0
-    invalid: int = 0
-    bad_quality: int = 0
-    duplicate: int = 0
-    too_old: int = 0
-    filter_error: int = 0
-    out_of_sequence: int = 0
-
-    def add(self, reason: FusionReason, k: int = 1) -> None:
-        name = _COUNTER[reason]
-        setattr(self, name, getattr(self, name) + k)
-
-
-_COUNTER = {
-    FusionReason.ACCEPTED: "accepted",
-    FusionReason.GATED: "gated",
-    FusionReason.INVALID: "invalid",
-    FusionReason.BAD_QUALITY: "bad_quality",
-    FusionReason.DUPLICATE: "duplicate",
-    FusionReason.TOO_OLD: "too_old",
-    FusionReason.FILTER_ERROR: "filter_error",
-}
-
-
-@dataclass(frozen=True)
-class FusionOutcome:
-    """Result of one :meth:`FusionEngine.push`.
-
-    ``nis`` is NaN unless an innovation was formed; ``replayed`` is the number of later measurements
-    re-run because this one arrived out of sequence.
-    """
-
-    reason: FusionReason
-    sensor: str
-    t: float
-    nis: float = math.nan
-    replayed: int = 0
-    message: str = ""
-
-    @property
-    def accepted(self) -> bool:
-        return self.reason is FusionReason.ACCEPTED
-
-
-@dataclass(frozen=True)
-class FusionHealth:
-    """Health at time ``t``: per-sensor stale flags, seconds since the last accepted sample."""
-
-    t: float
-    status: SyncStatus
-    stale: Mapping[str, bool]
-    age: Mapping[str, float]
+    max_forward_jump: float | None = None
 
 
 @dataclass
@@ -183,6 +139,7 @@ class _Sensor:
     R: np.ndarray
     m: int
     stale_after: float
+    clock: SensorClock
     counters: SensorCounters = field(default_factory=SensorCounters)
     threshold: float = math.inf
 
@@ -228,6 +185,13 @@ class FusionEngine:
         ``1 - gate_probability`` for a consistent filter); ``1.0`` disables gating.
     stale_after : float
         Default staleness timeout [s] for sensors that do not set their own.
+    max_forward_jump : float, optional
+        Default forward clock-jump threshold [s] (``10 * stale_after`` of each sensor when omitted).
+    max_backward_jump : float, optional
+        Backward clock-jump threshold [s] against the sensor's own newest sample
+        (``max(10 * lag_window, stale_after)`` of each sensor when omitted).
+    reanchor_after : int
+        Consecutive consistent samples on a new timebase that re-anchor a jumped sensor.
     """
 
     def __init__(
@@ -238,6 +202,9 @@ class FusionEngine:
         lag_window: float,
         gate_probability: float = 0.9999,
         stale_after: float = 1.0,
+        max_forward_jump: float | None = None,
+        max_backward_jump: float | None = None,
+        reanchor_after: int = 3,
     ) -> None:
         if not sensors:
             raise ValueError("FusionEngine needs at least one sensor")
@@ -260,14 +227,24 @@ class FusionEngine:
             st = float(stale_after if spec.stale_after is None else spec.stale_after)
             if not (st > 0.0):
                 raise ValueError(f"stale_after of sensor {name!r} must be > 0 s, got {st!r}")
+            fwd = spec.max_forward_jump if spec.max_forward_jump is not None else max_forward_jump
+            bwd = max(10.0 * self.lag_window, st) if max_backward_jump is None else max_backward_jump
+            try:
+                clock = SensorClock(float(10.0 * st if fwd is None else fwd), float(bwd), int(reanchor_after))
+            except ValueError as exc:
+                raise ValueError(f"sensor {name!r}: {exc}") from exc
             thr = math.inf if gate_probability >= 1.0 else float(chi2.ppf(gate_probability, m))
-            self._sensors[name] = _Sensor(spec, f, R, m, st, threshold=thr)
+            self._sensors[name] = _Sensor(spec, f, R, m, st, clock, threshold=thr)
+        self._model = getattr(filter, "model", None)
         self._state = initial
         self._t0 = initial.t
+        self._now = initial.t  # newest engine time seen (clock-jump reference)
         self._anchor = initial  # state before the first history entry
         self._history: list[_Entry] = []
         self._seen: dict[tuple[str, int], float] = {}
         self._last_accepted: dict[str, float] = {}
+        self._u_times: list[float] = []
+        self._u_values: list[np.ndarray] = []
 
     # ------------------------------------------------------------------ read-only views
     @property
@@ -283,16 +260,22 @@ class FusionEngine:
         """A copy of the counters of ``sensor``."""
         return copy.copy(self._sensors[sensor].counters)
 
+    def input_at(self, t: float) -> np.ndarray | None:
+        """The input held at engine time ``t`` [s] (the last input sample at or before it), or None."""
+        i = bisect.bisect_right(self._u_times, float(t)) - 1
+        return None if i < 0 else self._u_values[i]
+
     # ------------------------------------------------------------------ time without data
     def advance(self, t: float) -> GaussianState:
         """Predict the current state to ``t`` [s] without data (no-op if ``t`` is not later)."""
         if float(t) > self._state.t:
-            self._state = self.filter.predict(self._state, float(t))
+            self._state = self._predict(self._state, float(t))
+            self._now = max(self._now, self._state.t)
             self._prune()
         return self._state
 
     def health(self, t: float | None = None) -> FusionHealth:
-        """Stale flags and overall status at ``t`` [s] (default: the current state time)."""
+        """Stale flags, clock jumps and overall status at ``t`` [s] (default: the current state time)."""
         tq = self._state.t if t is None else float(t)
         stale: dict[str, bool] = {}
         age: dict[str, float] = {}
@@ -305,15 +288,128 @@ class FusionEngine:
         status = (
             SyncStatus.IN_SYNC if n_stale == 0 else SyncStatus.LOST if n_stale == len(stale) else SyncStatus.DEGRADED
         )
-        return FusionHealth(tq, status, stale, age)
+        clocks = {name: s.clock for name, s in self._sensors.items()}
+        return FusionHealth(
+            tq,
+            status,
+            stale,
+            age,
+            clock_jumps={n: c.jumps for n, c in clocks.items()},
+            last_jump={n: c.last_jump for n, c in clocks.items()},
+            clock_offset={n: c.offset for n, c in clocks.items()},
+        )
+
+    # ------------------------------------------------------------------ inputs
+    def push_input(self, t: float, u: Any) -> int:
+        """Hold input ``u`` from engine time ``t`` [s] until the next input sample (module docstring).
+
+        Returns the number of history measurements re-run because ``t`` is before the current state.
+
+        Raises
+        ------
+        ValueError
+            If ``t`` is not finite or older than the lag window (the predictions it would change
+            are no longer kept), or ``u`` has the wrong length or non-finite values (the message
+            names the inputs).
+        KeyError
+            A mapping with unknown input names, or without an input that has no default.
+        Exception
+            Whatever the filter raises while re-running the history (e.g. :class:`EstimationError`,
+            or a fixed-step filter refusing the split step); the input is then not kept and the
+            state and history are unchanged.
+        """
+        t = float(t)
+        if not math.isfinite(t):
+            raise ValueError(f"input time must be finite, got {t!r}")
+        uv = self._input_vector(u, t)
+        horizon = max(self._state.t - self.lag_window, self._anchor.t)
+        if t < horizon:
+            raise ValueError(
+                f"input at t = {t:.9g} s is older than the lag window (start {horizon:.9g} s, state at "
+                f"{self._state.t:.9g} s, lag_window {self.lag_window:g} s); refused"
+            )
+        saved = (list(self._u_times), list(self._u_values))
+        k = bisect.bisect_left(self._u_times, t)
+        if k < len(self._u_times) and self._u_times[k] == t:
+            self._u_values[k] = uv
+        else:
+            self._u_times.insert(k, t)
+            self._u_values.insert(k, uv)
+        i = bisect.bisect_right([e.key[0] for e in self._history], t)
+        if i == len(self._history) and t >= self._state.t:
+            return 0
+        try:
+            return len(self._rerun(i, None))
+        except Exception:
+            self._u_times, self._u_values = saved  # the re-run commits nothing unless it succeeds
+            raise
+
+    def _input_vector(self, u: Any, t: float) -> np.ndarray:
+        where = f"input at t = {t:.9g} s"
+        if self._model is not None:
+            try:
+                uv = np.array(self._model.input_vector(u), dtype=np.float64)
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from exc
+        else:
+            nu = self.filter.Gamma.shape[1]
+            names = [f"u[{i}]" for i in range(nu)]
+            try:
+                uv = np.array(u, dtype=np.float64).reshape(-1)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{where}: expected {nu} values ({names}), got {u!r}") from exc
+            if uv.shape != (nu,):
+                raise ValueError(f"{where}: expected {nu} input values ({names}), got shape {uv.shape}")
+            if not np.all(np.isfinite(uv)):
+                raise ValueError(
+                    f"{where}: non-finite input value(s) for {[names[i] for i in np.flatnonzero(~np.isfinite(uv))]}"
+                )
+        uv.setflags(write=False)
+        return uv
+
+    def _predict(self, state: GaussianState, t: float) -> GaussianState:
+        """Predict to ``t``, split at the input times in ``(state.t, t)``."""
+        times = self._u_times
+        i = bisect.bisect_right(times, state.t)
+        while True:
+            u = self._u_values[i - 1] if i > 0 else None
+            t_next = times[i] if i < len(times) and times[i] < t else t
+            state = self.filter.predict(state, t_next, u)
+            if t_next >= t:
+                return state
+            i += 1
 
     # ------------------------------------------------------------------ measurements
     def push(self, meas: Measurement) -> FusionOutcome:
         """Fuse one measurement; never raises on bad data (see :class:`FusionReason`)."""
         name = meas.sensor
+        t_raw = meas.t
         s = self._sensors.get(name)
         if s is None:
-            return FusionOutcome(FusionReason.UNKNOWN_SENSOR, name, meas.t, message=f"unknown sensor {name!r}")
+            return FusionOutcome(FusionReason.UNKNOWN_SENSOR, name, t_raw, message=f"unknown sensor {name!r}")
+        horizon = max(self._state.t - self.lag_window, self._anchor.t)
+        clk = s.clock.check(t_raw, self._now, horizon)
+        if clk.jump:
+            msg = (
+                f"clock jump of {clk.size:+.6g} s (sample at {t_raw:.9g} s, engine time {self._now:.9g} s); dropped, "
+                f"{len(s.clock.run)}/{s.clock.reanchor_after} consistent samples on the new timebase"
+            )
+            return self._count(s, FusionOutcome(FusionReason.CLOCK_JUMP, name, t_raw, message=msg))
+        note = ""
+        if clk.reanchored:
+            s.counters.reanchored += 1
+            self._seen = {k: tt for k, tt in self._seen.items() if k[0] != name}
+            note = f"clock re-anchored after a jump of {clk.size:+.6g} s: offset {s.clock.offset:+.9g} s"
+        if clk.t != t_raw:
+            meas = Measurement(clk.t, name, meas.value, meas.seq, meas.quality)
+        self._now = max(self._now, meas.t)
+        out = self._push(s, meas)
+        if out.t != t_raw or note:
+            out = dataclasses.replace(out, t=t_raw, message="; ".join(m for m in (out.message, note) if m))
+        return out
+
+    def _push(self, s: _Sensor, meas: Measurement) -> FusionOutcome:
+        name = meas.sensor
         if (name, meas.seq) in self._seen:
             return self._count(
                 s, FusionOutcome(FusionReason.DUPLICATE, name, meas.t, message=f"seq {meas.seq} already received")
@@ -346,8 +442,11 @@ class FusionEngine:
 
     def _step(self, prev: GaussianState, meas: Measurement) -> tuple[GaussianState, FusionReason, float]:
         s = self._sensors[meas.sensor]
-        prior = self.filter.predict(prev, meas.t)
-        post, info = s.filter.update(prior, meas.value, R=s.R)
+        prior = self._predict(prev, meas.t)
+        if self._model is not None:
+            post, info = s.filter.update(prior, meas.value, R=s.R, u=self.input_at(meas.t))
+        else:
+            post, info = s.filter.update(prior, meas.value, R=s.R)
         if not info.accepted:
             return prev, FusionReason.FILTER_ERROR, math.nan
         if info.nis > s.threshold:
@@ -356,30 +455,35 @@ class FusionEngine:
 
     def _insert(self, s: _Sensor, meas: Measurement) -> FusionOutcome:
         key = (meas.t, meas.sensor, meas.seq)
+        i = bisect.bisect_right([e.key for e in self._history], key)
+        in_order = i == len(self._history) and meas.t >= self._state.t
+        new = _Entry(key, meas, self._state)
+        tail = self._rerun(i, new, start=self._state if in_order else None)
+        if not in_order:
+            s.counters.out_of_sequence += 1
+        return self._count(s, FusionOutcome(new.reason, meas.sensor, meas.t, new.nis, len(tail) - 1))
+
+    def _rerun(self, i: int, new: _Entry | None, start: GaussianState | None = None) -> list[_Entry]:
+        """Re-run the history from index ``i`` (with ``new`` inserted there) and commit only if every
+        step succeeds: re-decided counters, history, state (predicted back up to the current time)."""
         hist = self._history
-        i = bisect.bisect_right([e.key for e in hist], key)
-        in_order = i == len(hist) and meas.t >= self._state.t
-        start = self._state if in_order else (hist[i - 1].post if i > 0 else self._anchor)
-        # work on new entries; commit only if every step succeeds
-        new = _Entry(key, meas, start)
-        tail = [new] + [_Entry(e.key, e.meas, e.post, e.reason, e.nis) for e in hist[i:]]
+        if start is None:
+            start = hist[i - 1].post if i > 0 else self._anchor
+        tail = ([new] if new is not None else []) + [_Entry(e.key, e.meas, e.post, e.reason, e.nis) for e in hist[i:]]
         state = start
         for e in tail:
             state, e.reason, e.nis = self._step(state, e.meas)
             e.post = state
-        if not in_order and state.t < self._state.t:
-            state = self.filter.predict(state, self._state.t)
-        # commit: counters of re-decided entries, history, state
-        for old, e in zip(hist[i:], tail[1:], strict=True):
+        if state.t < self._state.t:
+            state = self._predict(state, self._state.t)
+        for old, e in zip(hist[i:], tail[len(tail) - len(hist) + i :], strict=True):
             if old.reason is not e.reason:
                 self._sensors[e.meas.sensor].counters.add(old.reason, -1)
                 self._sensors[e.meas.sensor].counters.add(e.reason)
         self._history = hist[:i] + tail
         self._state = state
         self._recompute_last_accepted(tail)
-        if not in_order:
-            s.counters.out_of_sequence += 1
-        return self._count(s, FusionOutcome(new.reason, meas.sensor, meas.t, new.nis, len(tail) - 1))
+        return tail
 
     def _recompute_last_accepted(self, entries: Sequence[_Entry]) -> None:
         for e in entries:
@@ -395,5 +499,9 @@ class FusionEngine:
         if k:
             self._anchor = self._history[k - 1].post
             del self._history[:k]
+        # inputs: keep the one in effect at the anchor and everything after it (replays start there)
+        j = bisect.bisect_right(self._u_times, self._anchor.t) - 1
+        if j > 0:
+            del self._u_times[:j], self._u_values[:j]
         if len(self._seen) > 4 * (len(self._history) + 16):
             self._seen = {kk: tt for kk, tt in self._seen.items() if tt >= horizon}
