@@ -42,11 +42,10 @@ import math
 import numpy as np
 
 from phystwin._jit import njit
-from phystwin.core.solvers import ADVANCE_SIG, INTEGRATE_SIG, JAC_SIG, RHS_SIG
 from phystwin.core.solvers._nb import lazy_kernels
 from phystwin.core.solvers.common import all_finite, all_finite2
 from phystwin.core.solvers.rk4 import rk4_advance_spec
-from phystwin.estimation.kernels import kernel_sources
+from phystwin.estimation.kernels import UKF_PREDICT_SIG, UKF_UPDATE_SIG, kernel_sources
 from phystwin.estimation.status import (
     BAD_ARGUMENT,
     BAD_MEASUREMENT,
@@ -397,23 +396,12 @@ def srukf_update_spec(out, t, x, S, u, p, idx, ny, Sr, z, Wm, Wc, c, x_out, S_ou
 
 
 # --------------------------------------------------------------------------- typed signatures
-# Built from the solver signatures exactly as in phystwin.estimation.kernels.
-_f8 = RHS_SIG.args[0]
-_vec = RHS_SIG.args[1]
-_mat = JAC_SIG.args[4]
-_ivec = INTEGRATE_SIG.args[11]
-_i8 = RHS_SIG.return_type
-_RHS_T = ADVANCE_SIG.args[0]
-_JAC_T = ADVANCE_SIG.args[1]
-
-# fmt: off
-SRUKF_PREDICT_SIG = _i8(_RHS_T, _JAC_T, _f8, _f8, _vec, _mat, _vec, _vec, _mat, _vec, _vec, _f8, _vec, _mat, _vec,
-                        _mat, _vec)
+# The square-root kernels take the same argument types, in the same order, as the UKF kernels
+# (a factor where the UKF takes a covariance).
+SRUKF_PREDICT_SIG = UKF_PREDICT_SIG
 """``srukf_predict_rk4(rhs, jac, t, dt, x, S, u, p, Sq, Wm, Wc, c, opts, X, x_out, S_out, stats)``."""
-SRUKF_UPDATE_SIG = _i8(_RHS_T, _f8, _vec, _mat, _vec, _vec, _ivec, _i8, _mat, _vec, _vec, _vec, _f8, _vec, _mat, _vec,
-                       _mat, _vec)
+SRUKF_UPDATE_SIG = UKF_UPDATE_SIG
 """``srukf_update(out, t, x, S, u, p, idx, ny, Sr, z, Wm, Wc, c, x_out, S_out, y, Sz, info)``."""
-# fmt: on
 
 __getattr__ = lazy_kernels(
     __name__,

@@ -20,8 +20,7 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,15 @@ from phystwin.estimation.filters import UnscentedKalmanFilter
 from phystwin.estimation.measurements import SensorSpec
 from phystwin.estimation.types import GaussianState
 from phystwin.records.config import ConfigError, Quantity, TwinConfig, key_path, suggest
-from phystwin.records.hdf5 import FORMAT, FORMAT_VERSION, Record, SignalInfo, create_stream, versions
+from phystwin.records.hdf5 import (
+    FORMAT,
+    FORMAT_VERSION,
+    Record,
+    SignalInfo,
+    create_stream,
+    versions,
+    write_atomically,
+)
 from phystwin.records.resolve import resolve, to_si
 
 SENSOR_KIND = "sensor"
@@ -175,21 +182,17 @@ def estimator_setup(config: TwinConfig, model: Model, t0: float = 0.0) -> Estima
 
 
 # ---------------------------------------------------------------------------------------- files
-def _atomic(dest: Path, write: Any) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w", libver=("v110", "latest")) as f:
-            for key, value in versions().items():
-                f.attrs[key] = value
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            write(f)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return dest
+def _atomic(dest: Path, write: Callable[[h5py.File], None]) -> Path:
+    """A phystwin record written atomically (format attributes and versions, then ``write``)."""
+
+    def with_header(f: h5py.File) -> None:
+        for key, value in versions().items():
+            f.attrs[key] = value
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = FORMAT_VERSION
+        write(f)
+
+    return write_atomically(dest, with_header)
 
 
 def _copy_truth(f: h5py.File, truth_path: Path | None) -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -257,12 +257,19 @@ def write_trajectory(
     parameters : the full parameter vector used (recorded under ``/parameters`` with units)
     stream : name of the stream group
     """
-    dest = Path(path)
+    return write_atomically(
+        Path(path), lambda f: _write(f, traj, stream, config_text, provenance or {}, model, parameters)
+    )
+
+
+def write_atomically(dest: Path, write: Callable[[h5py.File], None]) -> Path:
+    """Create the HDF5 file ``dest`` by ``write(f)`` on a temporary file in the same folder, fsync,
+    then rename it into place: a crash never leaves a half-written file under the final name."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     try:
         with h5py.File(tmp, "w", libver=("v110", "latest")) as f:
-            _write(f, traj, stream, config_text, provenance or {}, model, parameters)
+            write(f)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
@@ -405,5 +412,6 @@ __all__ = [
     "read_record",
     "signal_infos",
     "versions",
+    "write_atomically",
     "write_trajectory",
 ]
