@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/phystwin simulate examples/dc_motor.toml --duration 3600 --out out/dc_motor_run.h5
+	$(VENV)/bin/phystwin demo --out-dir out/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -5,6 +5,10 @@
     phystwin simulate CONFIG.toml [--duration 1h] [--out run.h5] [--png run.png] [--solver rodas]
     phystwin generate CONFIG.toml --truth run.h5 [--out sensors.h5] [--seed 0]
     phystwin estimate CONFIG.toml --data sensors.h5 [--out estimate.h5] [--no-plot]
+    phystwin bench serve BENCH.toml [--transport udp|mqtt|opcua|can|modbus] [--url URL] [--out bench.h5]
+    phystwin run TWIN.toml --feed udp://127.0.0.1:5005 [--out run.h5] [--mode closed_loop] [--png-dir DIR]
+    phystwin plot run.h5 [--out-dir DIR] [--follow]
+    phystwin demo [--out-dir out/demo] [--duration 15min] [--rate-factor 5]
     phystwin twins
     phystwin template dc_motor [--out my_motor.toml]
     phystwin --version
@@ -302,6 +306,89 @@ def estimate(
 
     dest = out or data.with_name(data.stem + "_estimate.h5")
     _guarded(run_estimate, config, data, dest, None if no_plot else dest.parent)
+
+
+bench_app = typer.Typer(help="The virtual test bench that plays the hardware.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+def _live_guarded(fn: Any, *args: Any) -> Any:
+    from phystwin.hil.link import LinkError
+
+    try:
+        return fn(*args)
+    except LinkError as exc:
+        _fail(str(exc))
+    except ValueError as exc:  # config values the schema cannot see (e.g. a rate that does not fit the step)
+        from phystwin.records.config import ConfigError
+
+        if isinstance(exc, ConfigError):
+            raise
+        _fail(str(exc))
+    return None
+
+
+@bench_app.command("serve")
+def bench_serve(
+    config: Annotated[Path, typer.Argument(help="Bench config with [bench].", show_default=False, metavar="BENCH.toml")],
+    transport: Annotated[str, typer.Option(help="udp | mqtt | opcua | can | modbus (default address of each).")] = "udp",
+    url: Annotated[str | None, typer.Option(help="Address (overrides --transport), e.g. udp://127.0.0.1:5005.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Bench record (truth, published, commands).")] = None,
+    rate_factor: Annotated[float | None, typer.Option(help="N x real time (0: as fast as possible).")] = None,
+    duration: Annotated[str | None, typer.Option(help="Bench time to play, e.g. 10min (default: [bench]).")] = None,
+) -> None:
+    """Run the truth plant and publish its noisy sensor streams; apply the commands that arrive."""
+    from phystwin.live_cli import DEFAULT_URLS, run_bench
+
+    if url is None and transport not in DEFAULT_URLS:
+        _fail(f"--transport must be one of {', '.join(DEFAULT_URLS)}, got {transport!r}")
+    address = url or DEFAULT_URLS[transport]
+    _guarded(lambda: _live_guarded(run_bench, config, address, out, rate_factor, _seconds_option(duration)))
+
+
+@app.command("run")
+def run_twin(
+    config: Annotated[Path, typer.Argument(help="Twin config with [estimation] and [run].", show_default=False, metavar="TWIN.toml")],
+    feed: Annotated[str, typer.Option(help="udp://HOST:PORT, mqtt://..., opc.tcp://..., can://..., modbus://...")] = "udp://127.0.0.1:5005",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run record (HDF5, SWMR: readable while written).")] = None,
+    mode: Annotated[str | None, typer.Option(help="shadow | advisory | closed_loop (default: [run] mode).")] = None,
+    duration: Annotated[str | None, typer.Option(help="Wall time to run, e.g. 2min (default: until the feed goes quiet).")] = None,
+    png_dir: Annotated[Path | None, typer.Option(help="Write the run's figures here at the end.")] = None,
+) -> None:
+    """Track a bench in real time: fuse the feed, record, and (closed loop) command it within the safety envelope."""
+    from phystwin.live_cli import run_twin as work
+
+    if mode is not None and mode not in ("shadow", "advisory", "closed_loop"):
+        _fail(f"--mode must be shadow, advisory or closed_loop, got {mode!r}")
+    _guarded(lambda: _live_guarded(work, config, feed, out, mode, _seconds_option(duration), png_dir)[0])
+
+
+@app.command()
+def plot(
+    record: Annotated[Path, typer.Argument(help="A run or bench record.", show_default=False, metavar="RUN.h5")],
+    out_dir: Annotated[Path | None, typer.Option(help="Folder of the PNG figures (default: next to the record).")] = None,
+    follow: Annotated[bool, typer.Option("--follow", help="Refresh the figures while the file is being written.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes with --follow.")] = 2.0,
+) -> None:
+    """Write the figures of a record: signals, estimates with +-3 sigma, innovations, NIS, health, timing."""
+    from phystwin.live_cli import run_plot
+
+    if not record.exists():
+        _fail(f"no such record: {record}")
+    _guarded(run_plot, record, out_dir, follow, interval)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option(help="Folder of the records and figures.")] = Path("out/demo"),
+    duration: Annotated[str, typer.Option(help="Bench time of the duty cycle.")] = "15min",
+    rate_factor: Annotated[float, typer.Option(help="N x real time.")] = 5.0,
+    port: Annotated[int, typer.Option(help="UDP port of the twin on 127.0.0.1 (0: a free one).")] = 0,
+) -> None:
+    """The main job: virtual bench and closed-loop twin over UDP on loopback, with a cooling fault."""
+    from phystwin.hil.demo import run_demo
+
+    _guarded(lambda: _live_guarded(run_demo, out_dir, _seconds_option(duration), rate_factor, port))
 
 
 def _fail(message: str) -> None:

@@ -122,6 +122,34 @@ def simulate(
     return traj
 
 
+def integrate_held(
+    model: Model, p: np.ndarray, x0: np.ndarray, times: np.ndarray, U: np.ndarray, t_end: float, solver: Solver
+) -> tuple[np.ndarray, np.ndarray]:
+    """The lean path of a live plant: integrate from ``times[0]`` to ``t_end`` with input row ``U[k]``
+    held from ``times[k]``, and return the states ``X`` at ``[*times, t_end]`` and the outputs ``Y``.
+
+    ``p`` is a full parameter vector (:meth:`Model.parameters`) and ``x0`` a state vector; neither is
+    re-validated (the caller owns them). Raises :class:`IntegrationError` on a solver failure.
+    """
+    lay = model.layout
+    ts = np.append(times, t_end)
+    X = np.full((ts.size, lay.nx), np.nan)
+    Y = np.full((ts.size, lay.ny), np.nan)
+    cap = int(solver.opts()[5]) + 1
+    stats = np.zeros(8)
+    rhs, jac, out, ev, act = model.functions()
+    fn = getattr(solvers, f"{solver.kernel}_integrate")
+    status = int(
+        fn(rhs, jac, out, ev, act, float(times[0]), float(t_end), np.array(x0, dtype=np.float64), p,
+           np.ascontiguousarray(times, dtype=np.float64), np.ascontiguousarray(U, dtype=np.float64),
+           np.zeros(lay.nu, dtype=np.int64), ts, np.array([d for _, d in lay.events], dtype=np.int64),
+           solver.opts(), X, Y, np.zeros(cap), np.zeros(cap, dtype=np.int64), stats)
+    )  # fmt: skip
+    if status != OK:
+        raise IntegrationError(status, stats[0], f"live plant {model.name!r}")
+    return X, Y
+
+
 class Stepper:
     """Live stepping: ``step(dt, u)`` advances the state from ``t`` to ``t + dt`` with inputs ``u``
     held over the step. The only mutable object in the core; one per live model instance.
@@ -185,4 +213,4 @@ class Stepper:
         return self._y.copy()
 
 
-__all__ = ["RK4", "DormandPrince", "InputSignal", "Stepper", "simulate"]
+__all__ = ["RK4", "DormandPrince", "InputSignal", "Stepper", "integrate_held", "simulate"]

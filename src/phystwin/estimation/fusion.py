@@ -130,6 +130,8 @@ class _Entry:
     post: GaussianState
     reason: FusionReason = FusionReason.ACCEPTED
     nis: float = math.nan
+    innovation: np.ndarray | None = None
+    S: np.ndarray | None = None
 
 
 @dataclass
@@ -440,7 +442,16 @@ class FusionEngine:
         s.counters.add(out.reason)
         return out
 
-    def _step(self, prev: GaussianState, meas: Measurement) -> tuple[GaussianState, FusionReason, float]:
+    def _step(self, prev: GaussianState, e: _Entry) -> GaussianState:
+        """Predict from ``prev`` to the entry's time and update; sets the entry's decision, NIS,
+        innovation and S; returns the state after the entry (``prev`` when not accepted)."""
+        state, e.reason, e.nis, e.innovation, e.S = self._update(prev, e.meas)
+        e.post = state
+        return state
+
+    def _update(
+        self, prev: GaussianState, meas: Measurement
+    ) -> tuple[GaussianState, FusionReason, float, np.ndarray | None, np.ndarray | None]:
         s = self._sensors[meas.sensor]
         prior = self._predict(prev, meas.t)
         if self._model is not None:
@@ -448,10 +459,10 @@ class FusionEngine:
         else:
             post, info = s.filter.update(prior, meas.value, R=s.R)
         if not info.accepted:
-            return prev, FusionReason.FILTER_ERROR, math.nan
+            return prev, FusionReason.FILTER_ERROR, math.nan, None, None
         if info.nis > s.threshold:
-            return prev, FusionReason.GATED, info.nis
-        return post, FusionReason.ACCEPTED, info.nis
+            return prev, FusionReason.GATED, info.nis, info.innovation, info.S
+        return post, FusionReason.ACCEPTED, info.nis, info.innovation, info.S
 
     def _insert(self, s: _Sensor, meas: Measurement) -> FusionOutcome:
         key = (meas.t, meas.sensor, meas.seq)
@@ -461,7 +472,8 @@ class FusionEngine:
         tail = self._rerun(i, new, start=self._state if in_order else None)
         if not in_order:
             s.counters.out_of_sequence += 1
-        return self._count(s, FusionOutcome(new.reason, meas.sensor, meas.t, new.nis, len(tail) - 1))
+        out = FusionOutcome(new.reason, meas.sensor, meas.t, new.nis, len(tail) - 1, "", new.innovation, new.S)
+        return self._count(s, out)
 
     def _rerun(self, i: int, new: _Entry | None, start: GaussianState | None = None) -> list[_Entry]:
         """Re-run the history from index ``i`` (with ``new`` inserted there) and commit only if every
@@ -469,11 +481,10 @@ class FusionEngine:
         hist = self._history
         if start is None:
             start = hist[i - 1].post if i > 0 else self._anchor
-        tail = ([new] if new is not None else []) + [_Entry(e.key, e.meas, e.post, e.reason, e.nis) for e in hist[i:]]
+        tail = ([new] if new is not None else []) + [dataclasses.replace(e) for e in hist[i:]]
         state = start
         for e in tail:
-            state, e.reason, e.nis = self._step(state, e.meas)
-            e.post = state
+            state = self._step(state, e)
         if state.t < self._state.t:
             state = self._predict(state, self._state.t)
         for old, e in zip(hist[i:], tail[len(tail) - len(hist) + i :], strict=True):

@@ -54,6 +54,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+import numpy as np
+
 __all__ = [
     "ClockVerdict",
     "FusionHealth",
@@ -118,7 +120,8 @@ class FusionOutcome:
 
     ``t`` is the sample time as pushed (the sensor's clock); ``nis`` is NaN unless an innovation was
     formed; ``replayed`` is the number of later measurements re-run because this one arrived out of
-    sequence.
+    sequence; ``innovation`` (m,) and ``S`` (m, m) are the update's innovation ``z - h(x^-)`` and its
+    covariance when one was formed (accepted or gated), else None.
     """
 
     reason: FusionReason
@@ -127,6 +130,8 @@ class FusionOutcome:
     nis: float = math.nan
     replayed: int = 0
     message: str = ""
+    innovation: np.ndarray | None = None
+    S: np.ndarray | None = None
 
     @property
     def accepted(self) -> bool:

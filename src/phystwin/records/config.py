@@ -348,6 +348,14 @@ class EstimationSection(_Section):
     """Interval of the recorded estimates [s] (default: every sample); innovations are all kept."""
 
 
+from phystwin.records.live_config import (  # noqa: E402  (the live sections build on the types above)
+    BenchSection,
+    ControlSection,
+    RunSection,
+    SafetySection,
+)
+
+
 def _input_tag(v: Any) -> str:
     return "table" if isinstance(v, dict) and "value" not in v else "constant"
 
@@ -369,6 +377,11 @@ class TwinConfig(_Section):
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     sensors: dict[str, SensorSection] = Field(default_factory=dict)
     estimation: EstimationSection | None = None
+    bench: BenchSection | None = None
+    run: RunSection | None = None
+    control: ControlSection | None = None
+    safety: dict[str, SafetySection] = Field(default_factory=dict)
+    transport: dict[str, dict[str, Any]] = Field(default_factory=dict)
     _text: str = PrivateAttr("")
 
     @model_validator(mode="before")
