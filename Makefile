@@ -4,7 +4,13 @@ PYTHON ?= python3
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv sysdeps demo test lint bench clean
+
+# System packages the tests need: a real mosquitto broker (MQTT tests start their own on 127.0.0.1).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+sysdeps:
+	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || \
+		( $(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto )
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +23,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/phystwin demo --out-dir out/demo
 
-test: $(STAMP)
+test: $(STAMP) sysdeps
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -330,8 +330,8 @@ def _live_guarded(fn: Any, *args: Any) -> Any:
 
 @bench_app.command("serve")
 def bench_serve(
-    config: Annotated[Path, typer.Argument(help="Bench config with [bench].", show_default=False, metavar="BENCH.toml")],
-    transport: Annotated[str, typer.Option(help="udp | mqtt | opcua | can | modbus (default address of each).")] = "udp",
+    config: Annotated[Path, typer.Argument(help="Bench config with [bench].", metavar="BENCH.toml")],
+    transport: Annotated[str, typer.Option(help="udp | mqtt | opcua | can | modbus.")] = "udp",
     url: Annotated[str | None, typer.Option(help="Address (overrides --transport), e.g. udp://127.0.0.1:5005.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Bench record (truth, published, commands).")] = None,
     rate_factor: Annotated[float | None, typer.Option(help="N x real time (0: as fast as possible).")] = None,
@@ -348,11 +348,13 @@ def bench_serve(
 
 @app.command("run")
 def run_twin(
-    config: Annotated[Path, typer.Argument(help="Twin config with [estimation] and [run].", show_default=False, metavar="TWIN.toml")],
-    feed: Annotated[str, typer.Option(help="udp://HOST:PORT, mqtt://..., opc.tcp://..., can://..., modbus://...")] = "udp://127.0.0.1:5005",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run record (HDF5, SWMR: readable while written).")] = None,
+    config: Annotated[Path, typer.Argument(help="Twin config with [estimation], [run].", metavar="TWIN.toml")],
+    feed: Annotated[
+        str, typer.Option(help="udp://H:P, mqtt://, opc.tcp://, can://, modbus://")
+    ] = "udp://127.0.0.1:5005",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run record (HDF5, SWMR).")] = None,
     mode: Annotated[str | None, typer.Option(help="shadow | advisory | closed_loop (default: [run] mode).")] = None,
-    duration: Annotated[str | None, typer.Option(help="Wall time to run, e.g. 2min (default: until the feed goes quiet).")] = None,
+    duration: Annotated[str | None, typer.Option(help="Wall time, e.g. 2min (default: until quiet).")] = None,
     png_dir: Annotated[Path | None, typer.Option(help="Write the run's figures here at the end.")] = None,
 ) -> None:
     """Track a bench in real time: fuse the feed, record, and (closed loop) command it within the safety envelope."""
@@ -366,8 +368,8 @@ def run_twin(
 @app.command()
 def plot(
     record: Annotated[Path, typer.Argument(help="A run or bench record.", show_default=False, metavar="RUN.h5")],
-    out_dir: Annotated[Path | None, typer.Option(help="Folder of the PNG figures (default: next to the record).")] = None,
-    follow: Annotated[bool, typer.Option("--follow", help="Refresh the figures while the file is being written.")] = False,
+    out_dir: Annotated[Path | None, typer.Option(help="Folder of the figures.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", help="Refresh while the file grows.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between refreshes with --follow.")] = 2.0,
 ) -> None:
     """Write the figures of a record: signals, estimates with +-3 sigma, innovations, NIS, health, timing."""
@@ -381,7 +383,7 @@ def plot(
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option(help="Folder of the records and figures.")] = Path("out/demo"),
-    duration: Annotated[str, typer.Option(help="Bench time of the duty cycle.")] = "15min",
+    duration: Annotated[str | None, typer.Option(help="Bench time of the duty cycle (default: [bench]).")] = None,
     rate_factor: Annotated[float, typer.Option(help="N x real time.")] = 5.0,
     port: Annotated[int, typer.Option(help="UDP port of the twin on 127.0.0.1 (0: a free one).")] = 0,
 ) -> None:

@@ -21,6 +21,8 @@ from phystwin.records.config import parse_config
 from phystwin.records.hdf5 import read_record
 from phystwin.records.recorder import Recorder
 
+pytestmark = pytest.mark.live
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = (ROOT / "examples" / "dc_motor_bench.toml").read_text()
 TWIN = (ROOT / "examples" / "dc_motor_twin.toml").read_text()
@@ -111,3 +113,18 @@ def test_udp_loop(tmp_path: Path, mode: str) -> None:
         cmds = read_record(out).stream("commands/voltage")
         assert cmds.t.size > 100 and np.all(cmds.signals["sent"].values == 0)
     assert summary.latency["p99"] < 0.05
+
+
+def test_mqtt_loop_with_authentication(tmp_path: Path, mosquitto: Any) -> None:
+    """The closed loop through a real mosquitto that requires a password."""
+    url = mosquitto.url("loop")
+    opts = {"mqtt": mosquitto.options()}
+    summary, bench_summary, out, bench = _run_loop(url, url, transport=opts, tmp_path=tmp_path)
+    _check(summary, bench_summary, out, bench, closed=True)
+
+
+def test_can_loop_on_the_virtual_bus(tmp_path: Path) -> None:
+    """The closed loop over python-can's virtual bus (CAN FD frames)."""
+    url = f"can://virtual/loop-{tmp_path.name}"
+    summary, bench_summary, out, bench = _run_loop(url, url, tmp_path=tmp_path)
+    _check(summary, bench_summary, out, bench, closed=True)

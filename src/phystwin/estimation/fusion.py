@@ -301,6 +301,18 @@ class FusionEngine:
             clock_offset={n: c.offset for n, c in clocks.items()},
         )
 
+    def warm_up(self, dt: float = 1e-3) -> None:
+        """Run one prediction and every sensor's update once on a copy of the state, committing
+        nothing, so the compiled kernels are loaded before the first live measurement arrives."""
+        u = self.input_at(self._state.t)
+        prior = self.filter.predict(self._state, self._state.t + dt, u)
+        for s in self._sensors.values():
+            z = np.zeros(s.m)
+            if self._model is not None:
+                s.filter.update(prior, z, R=s.R, u=u)
+            else:
+                s.filter.update(prior, z, R=s.R)
+
     # ------------------------------------------------------------------ inputs
     def push_input(self, t: float, u: Any) -> int:
         """Hold input ``u`` from engine time ``t`` [s] until the next input sample (module docstring).

@@ -313,7 +313,7 @@ class VirtualBench:
             self._p = self.model.parameters(self.params)
         X, Y = integrate_held(self.model, self._p, self.x, times, U, t1, self._solver)
         prev = U[0] if self._u_last is None else self._u_last
-        changed = np.any(U != np.vstack([prev, U[:-1]]), axis=1)
+        changed = np.any(np.vstack([prev, U[:-1]]) != U, axis=1)
         for j in range(n):
             k = k0 + j
             t = float(times[j])
@@ -338,10 +338,10 @@ class VirtualBench:
                     rec["seq"] = float(self._seq[name] - 1)
                     record(f"published/{name}", t, rec)
             if record is not None and k % record_every == 0:
-                values = {s.name: float(X[j, i]) for i, s in enumerate(lay.states)}
-                values.update({s.name: float(Y[j, i]) for i, s in enumerate(lay.outputs)})
-                values.update({s.name: float(u[i]) for i, s in enumerate(lay.inputs)})
-                record("truth", t, values)
+                row = {s.name: float(X[j, i]) for i, s in enumerate(lay.states)}
+                row.update({s.name: float(Y[j, i]) for i, s in enumerate(lay.outputs)})
+                row.update({s.name: float(u[i]) for i, s in enumerate(lay.inputs)})
+                record("truth", t, row)
         self.x = np.array(X[-1])
         self._k = k0 + n
 

@@ -75,7 +75,12 @@ def bench_setup(config: TwinConfig, model: Model | None = None) -> BenchSetup:
                 problems.append((key_path((*where, "value")), str(exc)))
                 continue
         elif f.sensor not in config.sensors:
-            problems.append((key_path((*where, "sensor")), f"unknown sensor {f.sensor!r}{suggest(f.sensor or '', list(config.sensors))}"))
+            problems.append(
+                (
+                    key_path((*where, "sensor")),
+                    f"unknown sensor {f.sensor!r}{suggest(f.sensor or '', list(config.sensors))}",
+                )
+            )
             continue
         faults.append(Fault.from_section(f, value))
     inputs = {s.name for s in lay.inputs}
@@ -109,7 +114,7 @@ class RunnerSetup:
 
 def runner_setup(config: TwinConfig, t0: float = 0.0) -> RunnerSetup:
     """The estimator, streams, controller and envelope of ``config`` for ``phystwin run``."""
-    sec = config.run or RunSection()
+    sec = config.run or RunSection.model_validate({})
     est = config.estimation
     estimated = list(est.parameters) if est is not None else []
     model = load_model(config, estimated)
@@ -133,11 +138,18 @@ def runner_setup(config: TwinConfig, t0: float = 0.0) -> RunnerSetup:
         setup.ukf, fused, setup.initial, lag_window=sec.lag_window,
         gate_probability=setup.gate_probability or 1.0, stale_after=sec.stale_after,
     )  # fmt: skip
+    # the config's [inputs] hold until the bench's first "inputs" sample arrives
+    run = resolve(config, model, duration=1.0)
+    engine.push_input(
+        t0, {k: (v.at(np.array([t0]))[0] if isinstance(v, InputSignal) else v) for k, v in run.inputs.items()}
+    )
     control, envelope, actuators = _control(config, model, sec)
     return RunnerSetup(model, engine, streams, actuators, sec, control, envelope)
 
 
-def _control(config: TwinConfig, model: Model, sec: RunSection) -> tuple[SpeedControl | None, SafetyEnvelope | None, tuple[str, ...]]:
+def _control(
+    config: TwinConfig, model: Model, sec: RunSection
+) -> tuple[SpeedControl | None, SafetyEnvelope | None, tuple[str, ...]]:
     from phystwin.hil.control import PISpeedController, ThermalDerating
     from phystwin.hil.runner import SpeedControl
     from phystwin.hil.safety import ActuatorLimits, SafetyEnvelope
@@ -155,25 +167,31 @@ def _control(config: TwinConfig, model: Model, sec: RunSection) -> tuple[SpeedCo
     if ctl.actuator not in inputs:
         problems.append(("control.actuator", f"{ctl.actuator!r} is not an input{suggest(ctl.actuator, list(inputs))}"))
     if ctl.actuator not in config.safety:
-        problems.append((f"safety.{ctl.actuator}", "every commanded input needs an envelope: low, high, max_rate, safe_value"))
+        problems.append(
+            (f"safety.{ctl.actuator}", "every commanded input needs an envelope: low, high, max_rate, safe_value")
+        )
     limits = []
     for name, s in config.safety.items():
         if name not in inputs:
             problems.append((f"safety.{name}", f"{name!r} is not an input{suggest(name, list(inputs))}"))
             continue
         try:
-            limits.append(ActuatorLimits(name, inputs[name].unit, s.low, s.high, s.max_rate, s.safe_value, s.refuse_beyond))
+            limits.append(
+                ActuatorLimits(name, inputs[name].unit, s.low, s.high, s.max_rate, s.safe_value, s.refuse_beyond)
+            )
         except ValueError as exc:
             problems.append((f"safety.{name}", str(exc)))
     states = [s.name for s in lay.states]
     derating = None
     if ctl.derating is not None and ctl.derating.band.unit not in ("", "K"):
-        problems.append(("control.derating.band", "a temperature difference: give it in K (e.g. \"10 K\")"))
+        problems.append(("control.derating.band", 'a temperature difference: give it in K (e.g. "10 K")'))
     elif ctl.derating is not None:
         d = ctl.derating
         p = model.parameters(resolve(config, model, duration=1.0).params)
+
         def par(n: str) -> float:
             return float(p[lay.param_slice(n)][0])
+
         try:
             derating = ThermalDerating(
                 T_limit=float(to_si(d.temperature_limit, "K", "temperature_limit")),

@@ -7,7 +7,9 @@ File layout (format ``phystwin-record``, version 1)::
                                   twin_name, status, complete, message, solver_stats (JSON),
                                   provenance (JSON), config (the config file's full text)
     /parameters/<name>     the parameter values of the run (attrs: unit, description)
-    /<stream>/             one group per stream of samples; a batch run writes the stream "simulation"
+    /<stream>/             one group per stream of samples; a batch run writes the stream "simulation";
+                           a live recorder may nest streams in groups ("meas/current"), read back keyed
+                           by that path
         t                  time [s], strictly increasing, an HDF5 dimension scale
         <signal name>      one 1-D dataset per signal, t attached as its dimension scale;
                            attrs: name (the original signal name), unit, role (state | output | input),
@@ -356,36 +358,67 @@ def _attrs(obj: h5py.HLObject) -> dict[str, Any]:
 
 
 def _read_stream(name: str, grp: h5py.Group) -> Stream:
+    """Read one stream; a stream caught mid-write (live SWMR file, killed writer) is cut to its
+    consistent prefix: the common length of ``t`` and every signal, with ``t`` strictly increasing."""
     t = np.asarray(grp["t"][...], dtype=np.float64)
+    datasets = _signal_datasets(grp)
+    columns = [np.asarray(ds[...], dtype=np.float64) for ds in datasets]
+    n = min([t.size, *(c.size for c in columns)])
+    bad = np.flatnonzero(~np.isfinite(t[:n]) | np.concatenate([[False], np.diff(t[:n]) <= 0]))
+    if bad.size:
+        n = int(bad[0])
     signals: dict[str, RecordedSignal] = {}
-    for ds in _signal_datasets(grp):
+    for ds, col in zip(datasets, columns, strict=True):
         a = ds.attrs
         sname = str(a.get("name", ds.name.rsplit("/", 1)[-1]))
         signals[sname] = RecordedSignal(
             sname,
-            np.asarray(ds[...], dtype=np.float64),
+            col[:n],
             str(a.get("unit", "")),
             str(a.get("role", "")),
             str(a.get("description", "")),
         )
-    return Stream(name, t, signals, _attrs(grp))
+    return Stream(name, t[:n], signals, _attrs(grp))
+
+
+def _find_streams(grp: h5py.Group, prefix: str = "") -> dict[str, Stream]:
+    """Every stream (a group holding a ``t`` dataset) under ``grp``, nested ones keyed by their path."""
+    found: dict[str, Stream] = {}
+    for key, obj in grp.items():
+        if not isinstance(obj, h5py.Group) or (not prefix and key == "parameters"):
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(obj.get("t"), h5py.Dataset):
+            found[name] = _read_stream(name, obj)
+        else:
+            found.update(_find_streams(obj, f"{name}/"))
+    return found
+
+
+def _open_for_reading(p: Path) -> h5py.File:
+    """Open ``p`` read-only: as a SWMR reader first (a file being written, or left by a killed
+    writer, can only be opened so), else normally (files whose format predates SWMR)."""
+    try:
+        return h5py.File(p, "r", libver="latest", swmr=True)
+    except OSError:
+        pass
+    try:
+        return h5py.File(p, "r")
+    except OSError as exc:
+        raise RecordError(f"{p}: cannot open as HDF5 ({exc})") from None
 
 
 def read_record(path: str | Path) -> Record:
-    """Read a record written by :func:`write_trajectory` (or a live recorder) into memory."""
+    """Read a record written by :func:`write_trajectory` or by a live recorder into memory.
+
+    Streams in nested groups (``meas/current``) are keyed by their path. A file still being written
+    (SWMR) or left by a killed writer is read as far as it is consistent (see :func:`_read_stream`).
+    """
     p = Path(path)
-    try:
-        f = h5py.File(p, "r")
-    except OSError as exc:
-        raise RecordError(f"{p}: cannot open as HDF5 ({exc})") from None
-    with f:
+    with _open_for_reading(p) as f:
         if f.attrs.get("format") != FORMAT:
             raise RecordError(f"{p}: not a phystwin record (format attribute is {f.attrs.get('format')!r})")
-        streams = {
-            name: _read_stream(name, obj)
-            for name, obj in f.items()
-            if isinstance(obj, h5py.Group) and "t" in obj and name != "parameters"
-        }
+        streams = _find_streams(f)
         params: dict[str, tuple[np.ndarray | float, str]] = {}
         if "parameters" in f:
             for ds in f["parameters"].values():
