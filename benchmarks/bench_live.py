@@ -121,7 +121,7 @@ def one_run(
 
         runner._handle = handle  # type: ignore[method-assign]
         rec.start()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)  # noqa: S603
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
 
         def stop() -> bool:
             if proc.poll() is None:
@@ -162,7 +162,9 @@ def one_run(
         "fraction": processed / published if published else float("nan"),
         "agg_rate": published / bench_wall if bench_wall else float("nan"),
         "bench_wall": bench_wall,
-        "finish_lag": max(0.0, marks["last"] - bench_end) if "last" in marks and bench_end == bench_end else float("nan"),
+        "finish_lag": max(0.0, marks["last"] - bench_end)
+        if "last" in marks and bench_end == bench_end
+        else float("nan"),
         "lat_p50": summary.latency.get("p50", float("nan")),
         "lat_p99": summary.latency.get("p99", float("nan")),
         "lat_max": summary.latency.get("max", float("nan")),
@@ -190,7 +192,7 @@ def profile_report(prof: cProfile.Profile, n_meas: int, top: int = 25) -> str:
     lines.append("top self time per measurement:")
     stats = st.stats  # type: ignore[attr-defined]
     items = sorted(stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
-    for (file, line, fn), (cc, nc, tt, ct, _callers) in items:
+    for (file, line, fn), (_cc, nc, tt, ct, _callers) in items:
         short = "/".join(Path(file).parts[-2:])
         lines.append(f"  {1e6 * tt / max(n_meas, 1):8.1f} us self  {1e6 * ct / max(n_meas, 1):8.1f} us cum  "
                      f"{nc:>8} calls  {short}:{line}({fn})")  # fmt: skip
@@ -198,7 +200,7 @@ def profile_report(prof: cProfile.Profile, n_meas: int, top: int = 25) -> str:
     lines.append("cumulative per measurement of the main pieces:")
     want = ("_handle", "push", "append", "_record_meas", "_record_estimate", "poll", "decode_measurement",
             "_tick", "maybe_flush", "handle")  # fmt: skip
-    for (file, line, fn), (cc, nc, tt, ct, _callers) in sorted(stats.items(), key=lambda kv: -kv[1][3]):
+    for (file, line, fn), (_cc, nc, tt, ct, _callers) in sorted(stats.items(), key=lambda kv: -kv[1][3]):
         if fn in want and ("phystwin" in file or "bench_live" in file):
             short = "/".join(Path(file).parts[-2:])
             lines.append(f"  {1e6 * ct / max(n_meas, 1):8.1f} us cum  {nc:>8} calls  {short}:{line}({fn})")
@@ -218,8 +220,12 @@ def main() -> int:
     ap.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
                     help="cProfile one run at the highest rate (auto: when < 5 kHz keeps up)")  # fmt: skip
     ap.add_argument("--json", type=Path, default=Path("/tmp/bench_live.json"))
-    ap.add_argument("--blas-threads", type=int, default=0,
-                    help="set OPENBLAS/OMP/MKL_NUM_THREADS (runner and bench) before numpy loads; 0: leave as is")
+    ap.add_argument(
+        "--blas-threads",
+        type=int,
+        default=0,
+        help="set OPENBLAS/OMP/MKL_NUM_THREADS (runner and bench) before numpy loads; 0: leave as is",
+    )
     ap.add_argument("--drain-cap", type=float, default=DRAIN_CAP, help="s to keep draining after the bench exits")
     args = ap.parse_args()
     if args.blas_threads > 0:
@@ -310,7 +316,9 @@ def main() -> int:
         print(f"### Latency at {args.sensor_rate:g} Hz (rate factor 1, {args.duration:g} s; "
               f"median of {len(lat_runs)} runs)")  # fmt: skip
         print()
-        print("| latency p50 [ms] | latency p99 [ms] | latency max [ms] | tick lateness p99 [ms] | processed / published |")
+        print(
+            "| latency p50 [ms] | latency p99 [ms] | latency max [ms] | tick lateness p99 [ms] | processed / published |"
+        )
         print("|---:|---:|---:|---:|---:|")
         print(
             f"| {1e3 * med(lat_runs, 'lat_p50'):.3f} | {1e3 * med(lat_runs, 'lat_p99'):.3f} | "
