@@ -107,8 +107,7 @@ def run_twin(
     png_dir: Path | None,
 ) -> tuple[CommandResult, dict[str, Any]]:
     """Run the twin of ``config_path`` on the feed at ``url``; returns the printed result and the summary."""
-    from phystwin.hil.runner import TwinRunner
-    from phystwin.hil.setup import runner_setup
+    from phystwin.hil.setup import make_runner, runner_setup
     from phystwin.hil.transports import open_twin_link
     from phystwin.records.recorder import Recorder
 
@@ -129,10 +128,7 @@ def run_twin(
     summary = None
     try:
         with open_twin_link(url, tuple(setup.streams), setup.actuators, config.transport) as link:
-            runner = TwinRunner(
-                setup.engine, link, setup.streams, mode=sec.mode, control=setup.control, envelope=setup.envelope,
-                watchdog=sec.watchdog, tick_rate=sec.tick_rate, recorder=rec, record_interval=sec.record_interval,
-            )  # fmt: skip
+            runner = make_runner(setup, link, rec, sec.mode)
             if rec is not None:
                 rec.start()
             summary = runner.run(duration=duration or sec.duration, idle_timeout=sec.idle_timeout, stop=stop)

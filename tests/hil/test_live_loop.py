@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from phystwin.hil.runner import TwinRunner
-from phystwin.hil.setup import bench_setup, runner_setup
+from phystwin.hil.setup import bench_setup, make_runner, runner_setup
 from phystwin.hil.transports import open_bench_link, open_twin_link
 from phystwin.records.config import parse_config
 from phystwin.records.hdf5 import read_record
@@ -53,10 +52,7 @@ def _run_loop(
     with open_twin_link(twin_url, tuple(setup.streams), setup.actuators, opts) as link:
         if twin_url.startswith("udp://"):
             bench_url = f"udp://127.0.0.1:{link.address[1]}"  # type: ignore[attr-defined]
-        runner = TwinRunner(
-            setup.engine, link, setup.streams, mode=mode, control=setup.control, envelope=setup.envelope,
-            watchdog=0.5, tick_rate=100.0, recorder=rec, record_interval=0.01,
-        )  # fmt: skip
+        runner = make_runner(setup, link, rec, mode)
         rec.start()
         done = threading.Event()
 

@@ -49,8 +49,7 @@ def tracking_errors(run_path: Path, bench_path: Path, fault_time: float | None =
         ref = np.interp(est.t[keep], truth.t, truth.signals[name].values)
         out["rms_error"][name] = float(np.sqrt(np.mean((sig.values[keep] - ref) ** 2))) if ref.size else math.nan
         out["units"][name] = sig.unit
-    params = json.loads(bench.attrs.get("summary", "{}")).get("faults_applied", [])
-    out["faults"] = params
+    out["faults"] = json.loads(bench.attrs.get("summary", "{}")).get("faults_applied", [])
     return out
 
 
@@ -82,8 +81,7 @@ def _parameter_tracking(run_path: Path, name: str, before: float, after: float, 
 
 def run_demo(out_dir: Path, duration: float | None, rate_factor: float, port: int) -> CommandResult:
     """Run the demo (module docstring); returns the printed summary."""
-    from phystwin.hil.runner import TwinRunner
-    from phystwin.hil.setup import runner_setup
+    from phystwin.hil.setup import make_runner, runner_setup
     from phystwin.hil.transports import open_twin_link
     from phystwin.live_cli import summary_rows
     from phystwin.plots.run import plot_run
@@ -112,10 +110,7 @@ def run_demo(out_dir: Path, duration: float | None, rate_factor: float, port: in
         ]  # fmt: skip
         if duration is not None:
             cmd += ["--duration", f"{duration}s"]
-        runner = TwinRunner(
-            setup.engine, link, setup.streams, mode=sec.mode, control=setup.control, envelope=setup.envelope,
-            watchdog=sec.watchdog, tick_rate=sec.tick_rate, recorder=rec, record_interval=sec.record_interval,
-        )  # fmt: skip
+        runner = make_runner(setup, link, rec)
         rec.start()
         bench_log = (out_dir / "bench.log").open("w")
         proc = subprocess.Popen(cmd, stdout=bench_log, stderr=subprocess.STDOUT)  # noqa: S603
@@ -164,10 +159,7 @@ def run_demo(out_dir: Path, duration: float | None, rate_factor: float, port: in
         json.dumps({"run": summary.as_dict(), "tracking": errors}, indent=1, default=str)
     )
     res.files += [run_path, bench_path, out_dir / "summary.json"]
-    try:
-        from phystwin.records.hdf5 import read_record
+    from phystwin.records.hdf5 import read_record
 
-        res.files += plot_run(run_path, out_dir, truth=read_record(bench_path))
-    except TypeError:
-        res.files += plot_run(run_path, out_dir)
+    res.files += plot_run(run_path, out_dir, truth=read_record(bench_path))
     return res

@@ -60,6 +60,7 @@ import ssl
 import threading
 import time
 import urllib.parse
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
@@ -278,7 +279,7 @@ def _close_sockets_of(exc: BaseException) -> None:
         tb = tb.tb_next
 
 
-class _MqttEnd:
+class _MqttEnd(ABC):
     """The client, connection bookkeeping and callbacks common to both ends."""
 
     stats: LinkStats
@@ -355,12 +356,15 @@ class _MqttEnd:
     # -- hooks for the two ends
     def _configure(self, client: paho.Client) -> None:
         """Set the Last Will and the like before connecting."""
+        return  # optional hook: nothing by default
 
     def _on_ready(self, client: paho.Client) -> None:
         """Called on the network thread after each successful (re)connection."""
+        return  # optional hook: nothing by default
 
+    @abstractmethod
     def _on_message(self, msg: paho.MQTTMessage) -> None:
-        raise NotImplementedError
+        """Decode one message of the subscribed topics (each end subscribes to its own)."""
 
     # -- paho callbacks (network thread; they never raise)
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
@@ -474,6 +478,7 @@ class _MqttEnd:
 
     def _before_close(self) -> None:
         """Last words before disconnecting (the bench announces it goes offline)."""
+        return  # optional hook: nothing by default
 
 
 class MqttTwinLink(_MqttEnd, TwinLink):

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the bench needs neither the controllers nor the envelope
     from phystwin.hil.runner import SpeedControl
     from phystwin.hil.safety import SafetyEnvelope
 
-__all__ = ["BenchSetup", "RunnerSetup", "bench_setup", "runner_setup"]
+__all__ = ["BenchSetup", "RunnerSetup", "bench_setup", "make_runner", "runner_setup"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,6 +145,17 @@ def runner_setup(config: TwinConfig, t0: float = 0.0) -> RunnerSetup:
     )
     control, envelope, actuators = _control(config, model, sec)
     return RunnerSetup(model, engine, streams, actuators, sec, control, envelope)
+
+
+def make_runner(setup: RunnerSetup, link: Any, recorder: Any = None, mode: str | None = None) -> Any:
+    """The :class:`~phystwin.hil.runner.TwinRunner` of ``setup`` on ``link`` (``mode`` overrides ``[run] mode``)."""
+    from phystwin.hil.runner import TwinRunner
+
+    sec = setup.section
+    return TwinRunner(
+        setup.engine, link, setup.streams, mode=mode or sec.mode, control=setup.control, envelope=setup.envelope,
+        watchdog=sec.watchdog, tick_rate=sec.tick_rate, recorder=recorder, record_interval=sec.record_interval,
+    )  # fmt: skip
 
 
 def _control(
