@@ -61,3 +61,20 @@ def test_zero_step_and_errors() -> None:
         van_loan(A, np.array([[1.0, 0.5], [0.0, 1.0]]), 1.0)
     with pytest.raises(ValueError, match="B must have 2 rows"):
         discretize(A, np.ones((3, 1)), np.eye(2), 1.0)
+
+
+def test_van_loan_stiff_long_step_does_not_overflow() -> None:
+    """A fast mode (-100 1/s) over 10 s: e^{+1000} in the plain Van Loan block; the halved-and-doubled
+    form stays finite and equals the quadrature of the defining integral."""
+    from scipy.integrate import quad_vec
+    from scipy.linalg import expm
+
+    from phystwin.estimation.discretize import van_loan
+
+    A = np.array([[-100.0, 5.0], [0.0, -0.01]])
+    Qc = np.diag([1.0, 0.1])
+    Phi, Qd = van_loan(A, Qc, 10.0)
+    ref = quad_vec(lambda s: expm(A * s) @ Qc @ expm(A.T * s), 0.0, 10.0, epsabs=1e-12, epsrel=1e-10)[0]
+    assert np.all(np.isfinite(Qd))
+    assert np.max(np.abs(Qd - ref)) <= 1e-10 * np.max(np.abs(ref))
+    assert np.allclose(Phi, expm(A * 10.0), rtol=1e-10, atol=1e-300)

@@ -474,3 +474,17 @@ def test_input_whose_replay_fails_is_not_kept() -> None:
     assert eng.state is before
     assert eng.input_at(0.016) is not None and float(eng.input_at(0.016)[0]) == 0.0  # type: ignore[index]
     assert eng.push_input(0.02, [1.0]) == 0  # at the state time: only later predictions change
+
+
+def test_gate_reopens_after_stale_after_so_a_real_step_is_not_locked_out() -> None:
+    """A position that really jumps by 100 sigma: the gate rejects it while the sensor is fresh, and
+    applies it once the sensor's last accepted sample is older than its stale_after."""
+    eng = FusionEngine(
+        make_kf(), {"gps": FusedSensor(["pos"], [R_POS], stale_after=0.05)}, x0(), lag_window=0.0,
+        gate_probability=0.999,
+    )  # fmt: skip
+    jump = 100.0 * np.sqrt(R_POS)
+    reasons = [eng.push(Measurement(0.01 * k, "gps", [0.01 * k + jump], k)).reason for k in range(1, 12)]
+    assert reasons[:5] == [FusionReason.GATED] * 5  # t <= 0.05 s after the start: the gate holds
+    assert FusionReason.ACCEPTED in reasons[5:]
+    assert abs(eng.state.x[0] - (0.11 + jump)) < 0.2 * jump

@@ -39,6 +39,7 @@ Both hold for any ``dt >= 0`` (no small-step approximation); ``dt = 0`` gives ``
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,6 +100,14 @@ def van_loan(A: np.ndarray, Qc: np.ndarray, dt: float, G: np.ndarray | None = No
         :math:`e^{A\,dt}`.
     Qd : ndarray, shape (n, n)
         :math:`\int_0^{dt} e^{As} G Q_c G^T e^{A^T s} ds`, symmetrised.
+
+    Notes
+    -----
+    The Van Loan block holds :math:`e^{-A\,dt}`, which overflows for a stiff ``A`` over a long step
+    (a fast electrical mode of -100 1/s over 10 s is :math:`e^{1000}`). When
+    :math:`\|A\|_1 dt > 1` the step is therefore cut into :math:`2^k` pieces of ``h`` with
+    :math:`\|A\|_1 h \le 1` and doubled back up exactly:
+    :math:`Q_d(2h) = \Phi(h) Q_d(h) \Phi(h)^T + Q_d(h)`, :math:`\Phi(2h) = \Phi(h)^2`.
     """
     A = _square("A", A)
     n = A.shape[0]
@@ -116,13 +125,19 @@ def van_loan(A: np.ndarray, Qc: np.ndarray, dt: float, G: np.ndarray | None = No
         GQG = G @ Qc @ G.T
     if np.max(np.abs(Qc - Qc.T), initial=0.0) > 1e-12 * max(np.max(np.abs(Qc), initial=0.0), 1e-300):
         raise ValueError("Qc must be symmetric")
+    norm = float(np.max(np.sum(np.abs(A), axis=0), initial=0.0)) * dt
+    doublings = math.ceil(math.log2(norm)) if norm > 1.0 else 0
+    h = dt / 2.0**doublings
     M = np.zeros((2 * n, 2 * n))
     M[:n, :n] = -A
     M[:n, n:] = GQG
     M[n:, n:] = A.T
-    F = expm(M * dt)
+    F = expm(M * h)
     Phi = F[n:, n:].T.copy()
     Qd = Phi @ F[:n, n:]
+    for _ in range(doublings):
+        Qd = Phi @ Qd @ Phi.T + Qd
+        Phi = Phi @ Phi
     return Phi, 0.5 * (Qd + Qd.T)
 
 

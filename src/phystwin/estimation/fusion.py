@@ -48,7 +48,10 @@ and the history are on the engine's timebase.
 Gating and rejection
 --------------------
 An update whose normalised innovation squared exceeds ``chi2.ppf(gate_probability, m)`` is rejected
-and the state is left exactly as it was (not even predicted). NaN/Inf values, a wrong length, a
+and the state is left exactly as it was (not even predicted). The gate reopens for a sensor whose
+last accepted sample is older than its ``stale_after``: such a measurement is applied whatever its
+NIS, so a filter that drifted away from a real change (a fault, a model error) cannot lock itself
+out of its sensors forever. NaN/Inf values, a wrong length, a
 non-zero quality flag, an unknown sensor and a repeated ``(sensor, seq)`` are rejected and counted
 the same way.
 
@@ -472,7 +475,7 @@ class FusionEngine:
             post, info = s.filter.update(prior, meas.value, R=s.R)
         if not info.accepted:
             return prev, FusionReason.FILTER_ERROR, math.nan, None, None
-        if info.nis > s.threshold:
+        if info.nis > s.threshold and meas.t - self._last_accepted.get(meas.sensor, self._t0) <= s.stale_after:
             return prev, FusionReason.GATED, info.nis, info.innovation, info.S
         return post, FusionReason.ACCEPTED, info.nis, info.innovation, info.S
 
