@@ -26,8 +26,8 @@ import numpy as np
 
 from phystwin.core.model import Model
 from phystwin.core.options import RK4
-from phystwin.estimation import kernels
-from phystwin.estimation.discretize import DiscreteModel, discretize, van_loan
+from phystwin.estimation import kernels, step_kernels
+from phystwin.estimation.discretize import DiscreteModel, discretize
 from phystwin.estimation.status import BAD_MEASUREMENT, INNOVATION_NOT_PD, NONFINITE, OK, describe
 from phystwin.estimation.types import GaussianState
 
@@ -108,6 +108,13 @@ def _writable(state: GaussianState) -> tuple[np.ndarray, np.ndarray]:
     return np.array(state.x), np.array(state.P)
 
 
+def _vector(v: np.ndarray) -> np.ndarray:
+    """``v`` as a writable C-contiguous float64 vector (the typed kernels take no read-only arrays)."""
+    if v.flags.writeable and v.flags.c_contiguous and v.dtype == np.float64:
+        return v
+    return np.array(v, dtype=np.float64)
+
+
 def _rejected(state: GaussianState, status: int, m: int, message: str, y: Any = None, S: Any = None) -> UpdateInfo:
     return UpdateInfo(
         accepted=False,
@@ -170,11 +177,14 @@ def discrete_process_noise(
             )
         return Qd
     n = model.layout.nx
-    J = np.zeros((n, n))
-    st = int(model.kernels.jac(t, np.array(x, dtype=np.float64), u, p, J))
-    if st != OK or not np.all(np.isfinite(J)):
-        raise EstimationError(st or NONFINITE, t, "model Jacobian for the process-noise discretisation")
-    return np.ascontiguousarray(van_loan(J, Qc, dt)[1])  # type: ignore[arg-type]
+    J = np.empty((n, n))
+    Phi = np.empty((n, n))
+    Qd_out = np.empty((n, n))
+    xv = np.array(x, dtype=np.float64)
+    st = int(step_kernels.process_noise(model.functions()[1], t, xv, _vector(u), p, Qc, dt, J, Phi, Qd_out))
+    if st != OK:
+        raise EstimationError(st or NONFINITE, t, "model Jacobian / Van Loan for the process-noise discretisation")
+    return Qd_out
 
 
 # =========================================================================== linear KF
@@ -372,6 +382,7 @@ class UnscentedKalmanFilter(_ModelFilter):
         solver_dt: float = 1e-3,
     ) -> None:
         self._set_up(model, measured_outputs, R, Qc, Qd, dt)
+        self._step_entry: Any = None
         lay = model.layout
         n = lay.nx
         self.dt = dt
@@ -381,6 +392,7 @@ class UnscentedKalmanFilter(_ModelFilter):
         self.solver = RK4(solver_dt)
         self._opts = self.solver.opts()
         self._rhs, self._jac, self._out = model.functions()[:3]
+        self._fns = (self._rhs, self._jac, self._out)
         self._predict = kernels.ukf_predict_rk4
         self._update = kernels.ukf_update
         self._labels = tuple(f"{name} [{lay.unit(name)}]" for name in self.measured_outputs)
@@ -459,3 +471,74 @@ class UnscentedKalmanFilter(_ModelFilter):
         if st != OK:
             raise EstimationError(st, state.t, f"UKF update of {self.model.name!r}")
         return GaussianState.trusted(state.t, x, P), UpdateInfo(True, OK, y, S, float(info[0]))
+
+    def predict_update(
+        self, state: GaussianState, t: float, z: Any, u: Any = None, u_out: Any = None
+    ) -> tuple[GaussianState, UpdateInfo]:
+        """:meth:`predict` to ``t`` [s] with ``u`` held, then :meth:`update` with ``z`` (the filter's
+        ``R``; the output function sees ``u_out``, default ``u``), in one compiled call with the same
+        arithmetic (:func:`phystwin.estimation.step_kernels.ukf_step_spec`).
+
+        Returns ``(posterior, info)``; a rejected update returns the *input* state (not the prior),
+        as a gated measurement leaves the filter where it was.
+
+        Raises
+        ------
+        EstimationError
+            If the prediction fails (as :meth:`predict`).
+        """
+        if state.n != self.n:
+            raise ValueError(f"state has {state.n} entries, model {self.model.name!r} has {self.n} states")
+        dt = float(t) - state.t
+        if not (math.isfinite(dt) and dt >= 0.0):
+            raise ValueError(f"cannot predict from t = {state.t:g} s back to t = {t!r} s")
+        zv, bad = _measurement(z, self._labels)
+        m = zv.shape[0]
+        if bad:
+            return state, _rejected(state, BAD_MEASUREMENT, m, bad)
+        uv = self._input_array(u)
+        if u_out is not None:
+            uo = self._input_array(u_out)
+        else:
+            uo = uv if u is not None else self.model.output_inputs(None)
+        n = self.n
+        fixed = self.Qd is not None
+        if fixed and dt > 0.0 and not math.isclose(dt, float(self.dt), rel_tol=1e-9, abs_tol=1e-12):  # type: ignore[arg-type]
+            raise ValueError(
+                f"Qd was given for steps of {self.dt:g} s, got a step of {dt:g} s; give Qc for variable steps"
+            )
+        Qd = np.array(self.Qd) if fixed else np.empty((n, n))
+        Qc = self.Qc if self.Qc is not None else Qd
+        x_prior, x = np.empty(n), np.empty(n)
+        P_prior, P = np.empty((n, n)), np.empty((n, n))
+        y, S, info = np.empty(m), np.empty((m, m)), np.empty(2)
+        st = self._run_step(
+            (
+                state.t, dt, *_writable(state), uv, self.p, Qc, Qd, int(fixed), self.Wm, self.Wc, self.c, self._opts,
+                self.idx, self.model.layout.ny, self.R, zv, uo, np.empty((2 * n + 1, n)), x_prior, P_prior, x, P,
+                y, S, info, np.zeros(8),
+            )
+        )  # fmt: skip
+        if st != OK and info[1] == 0.0:
+            raise EstimationError(st, state.t, f"UKF predict of {self.model.name!r} to t = {float(t):g} s")
+        if st in _REJECTABLE:
+            return state, _rejected(state, st, m, "", y, S)
+        if st != OK:
+            raise EstimationError(st, float(t), f"UKF update of {self.model.name!r}")
+        return GaussianState.trusted(float(t), x, P), UpdateInfo(True, OK, y, S, float(info[0]))
+
+    def _run_step(self, args: tuple[Any, ...]) -> int:
+        """One fused step; after the first call through the compiled entry point, which skips
+        numba's typing of the 30 arguments (they always have the same types here)."""
+        if self._step_entry is None:
+            st = int(step_kernels.ukf_step(*self._fns, *args))
+            self._step_entry = step_kernels.entry_point(step_kernels.ukf_step)
+            return st
+        return int(self._step_entry(*self._fns, *args))
+
+    def _input_array(self, u: Any) -> np.ndarray:
+        """:meth:`inputs`, with a cheap path for an already-validated float64 vector (the fusion engine's)."""
+        nu = self.model.layout.nu
+        if isinstance(u, np.ndarray) and u.dtype == np.float64 and u.shape == (nu,) and np.isfinite(u).all():
+            return np.array(u)
+        return self.inputs(u)

@@ -239,6 +239,7 @@ class FusionEngine:
             except ValueError as exc:
                 raise ValueError(f"sensor {name!r}: {exc}") from exc
             thr = math.inf if gate_probability >= 1.0 else float(chi2.ppf(gate_probability, m))
+            f.R = R  # the sensor's validated R, for predict_update (update() is given it explicitly)
             self._sensors[name] = _Sensor(spec, f, R, m, st, clock, threshold=thr)
         self._model = getattr(filter, "model", None)
         self._state = initial
@@ -315,6 +316,9 @@ class FusionEngine:
                 s.filter.update(prior, z, R=s.R, u=u)
             else:
                 s.filter.update(prior, z, R=s.R)
+            fused = getattr(s.filter, "predict_update", None)
+            if fused is not None:
+                fused(self._state, self._state.t + dt, z, u=u)
 
     # ------------------------------------------------------------------ inputs
     def push_input(self, t: float, u: Any) -> int:
@@ -468,11 +472,16 @@ class FusionEngine:
         self, prev: GaussianState, meas: Measurement
     ) -> tuple[GaussianState, FusionReason, float, np.ndarray | None, np.ndarray | None]:
         s = self._sensors[meas.sensor]
-        prior = self._predict(prev, meas.t)
-        if self._model is not None:
-            post, info = s.filter.update(prior, meas.value, R=s.R, u=self.input_at(meas.t))
+        fused = getattr(s.filter, "predict_update", None)
+        times = self._u_times
+        k = bisect.bisect_right(times, prev.t)
+        if fused is not None and meas.t > prev.t and (k == len(times) or times[k] > meas.t):
+            # no input change in (prev.t, meas.t]: one compiled predict+update with the held input
+            post, info = fused(prev, meas.t, meas.value, u=self._u_values[k - 1] if k > 0 else None)
+        elif self._model is not None:
+            post, info = s.filter.update(self._predict(prev, meas.t), meas.value, R=s.R, u=self.input_at(meas.t))
         else:
-            post, info = s.filter.update(prior, meas.value, R=s.R)
+            post, info = s.filter.update(self._predict(prev, meas.t), meas.value, R=s.R)
         if not info.accepted:
             return prev, FusionReason.FILTER_ERROR, math.nan, None, None
         if info.nis > s.threshold and meas.t - self._last_accepted.get(meas.sensor, self._t0) <= s.stale_after:

@@ -391,7 +391,7 @@ class VirtualBench:
                 logged = len(self.command_log)
             self.advance(min(per_tick, n_total - self._k), link.publish, rec, record_every)
             if recorder is not None:
-                recorder.maybe_flush()
+                recorder.maybe_flush(background=True)
             if progress is not None:
                 progress(self.t)
             if pacer is not None:

@@ -441,7 +441,7 @@ class TwinRunner:
                     "watchdog": float(self.watchdog.expired()),
                 },
             )
-            self.recorder.maybe_flush()
+            self.recorder.maybe_flush(background=True)  # a ~10 ms HDF5 flush must not stall the loop
 
     def _summary(self, status: str, message: str, pacer: Pacer) -> RunSummary:
         state = self.engine.state

@@ -180,6 +180,8 @@ class Recorder:
         self._state = "new"  # new -> started -> closed
         self._lock = threading.Lock()  # guards the buffers
         self._flush_lock = threading.Lock()  # one flush at a time
+        self._flusher: threading.Thread | None = None
+        self._flush_error: Exception | None = None
 
     # ------------------------------------------------------------------------------ properties
     @property
@@ -371,13 +373,43 @@ class Recorder:
                 self._count_drops(st, tv.size - kept, float(tv[~keep][-1]))
 
     # ------------------------------------------------------------------------------ writing
-    def maybe_flush(self) -> bool:
+    def maybe_flush(self, background: bool = False) -> bool:
         """:meth:`flush` if at least ``flush_interval`` seconds passed since the last one; returns
-        whether it flushed."""
+        whether it flushed (or, with ``background``, started a flush).
+
+        ``background=True`` runs the flush on a helper thread: a flush of a live run's streams takes
+        ~10 ms, which a real-time loop cannot stall for (h5py releases the GIL while HDF5 writes, and
+        :meth:`append` only touches the lock-guarded buffers). A background flush that fails is
+        re-raised by the next call or by :meth:`close`.
+        """
+        self._raise_flush_error()
         if self._state != "started" or time.monotonic() - self.last_flush < self.flush_interval:
             return False
-        self.flush()
+        if not background:
+            self.flush()
+            return True
+        if self._flusher is not None and self._flusher.is_alive():
+            return False
+        self.last_flush = time.monotonic()  # the interval counts from the start of this flush
+        self._flusher = threading.Thread(target=self._flush_in_background, name="recorder-flush", daemon=True)
+        self._flusher.start()
         return True
+
+    def _flush_in_background(self) -> None:
+        try:
+            self.flush()
+        except Exception as exc:  # handed to the writer's thread by _raise_flush_error
+            self._flush_error = exc
+
+    def _raise_flush_error(self) -> None:
+        exc, self._flush_error = self._flush_error, None
+        if exc is not None:
+            raise OSError(f"{self._path}: background flush failed: {exc}") from exc
+
+    def _join_flusher(self) -> None:
+        if self._flusher is not None:
+            self._flusher.join()
+            self._flusher = None
 
     def flush(self) -> None:
         """Write every buffered sample to the file and make it durable and visible to readers."""
@@ -421,11 +453,13 @@ class Recorder:
         """
         if self._state == "closed":
             return self._path
+        self._join_flusher()
         if self._state == "new" or self._file is None:
             self._state = "closed"
             return self._path
         try:
             self.flush()
+            self._raise_flush_error()
         finally:
             self._file.close()
             self._file = None
