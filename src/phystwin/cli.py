@@ -34,6 +34,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from phystwin.fmu_cli import fmu_app
+
 EXIT_ERROR = 2
 
 app = typer.Typer(
@@ -310,6 +312,7 @@ def estimate(
 
 bench_app = typer.Typer(help="The virtual test bench that plays the hardware.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+app.add_typer(fmu_app, name="fmu")
 
 
 def _live_guarded(fn: Any, *args: Any) -> Any:
