@@ -1,0 +1,195 @@
+"""Model-exchange FMUs inside the compiled core: FMU and native versions of the same physics agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from phystwin.core.model import Model
+from phystwin.core.simulation import simulate
+from phystwin.fmu.me import FMUModelExchange, fmu_component
+from phystwin.physics.mechanical import Damper, Fixed, Friction, Inertia, SpeedSource, Spring
+from phystwin.physics.system import System
+from phystwin.physics.thermal import HeatCapacitor, PrescribedHeatFlow, PrescribedTemperature, ThermalConductor
+from phystwin.physics.twins.dc_motor import LoadTorque
+
+SAVE = np.linspace(0.0, 2.0, 401)
+INPUTS = {"w_in": 10.0, "tau_ext": 0.5}
+
+
+def _fmu_load_system(path: Path) -> tuple[Model, FMUModelExchange]:
+    comp, inst = fmu_component("load", path)
+    s = System("fmu_load")
+    s.add(comp)
+    s.input("w_in", "rad/s", "load.w_in", default=0.0)
+    s.input("tau_ext", "N*m", "load.tau_ext", default=0.0)
+    s.output("tau", "load.tau")
+    s.output("w_load", "load.w_l")
+    return s.compile(), inst
+
+
+def _native_load_system() -> Model:
+    """The dc_load FMU's equations from library components: speed-driven spring + damper coupling,
+    load inertia with viscous friction, external torque against the motion."""
+    s = System("native_load")
+    for c in (
+        SpeedSource("drive"),
+        Spring("spring", c=50.0),
+        Damper("damper", d=0.05),
+        Inertia("inertia", J=2e-3),
+        Friction("bearing", b=1e-3, tau_c=0.0),
+        Fixed("frame"),
+        LoadTorque("ext"),
+    ):
+        s.add(c)
+    s.connect("drive.flange", "spring.flange_a")
+    s.connect("drive.flange", "damper.flange_a")
+    s.connect("spring.flange_b", "inertia.flange_a")
+    s.connect("damper.flange_b", "inertia.flange_a")
+    s.connect("inertia.flange_b", "bearing.flange_a")
+    s.connect("bearing.flange_b", "frame.flange")
+    s.connect("inertia.flange_b", "ext.flange")
+    s.input("w_in", "rad/s", "drive.w", default=0.0)
+    s.input("tau_ext", "N*m", "ext.tau_load", default=0.0)
+    s.output("w_load", "inertia.w")
+    return s.compile()
+
+
+@pytest.fixture(scope="module")
+def fmu_load(dc_load_fmu: Path) -> tuple[Model, FMUModelExchange]:
+    return _fmu_load_system(dc_load_fmu)
+
+
+def test_fmu_load_equals_native_components(fmu_load: tuple[Model, FMUModelExchange]) -> None:
+    model, inst = fmu_load
+    fmu = simulate(model, (0.0, 2.0), inputs=INPUTS, save=SAVE)
+    native = simulate(_native_load_system(), (0.0, 2.0), inputs=INPUTS, save=SAVE)
+    inst.check()
+    w_fmu, w_nat = fmu["w_load"], native["w_load"]
+    assert np.all(np.isfinite(w_fmu))
+    # both from phystwin's adaptive solver at its default tolerance: agreement well inside it
+    assert np.max(np.abs(w_fmu - w_nat)) < 1e-4 * np.max(np.abs(w_nat))
+    # the steady state of the load: w_l -> w_in, spring torque = b w + tau_ext
+    assert w_fmu[-1] == pytest.approx(10.0, abs=0.05)
+    assert fmu["tau"][-1] == pytest.approx(1e-3 * 10.0 + 0.5, abs=0.02)
+    assert model.info["estimated_parameters"] == ()
+    assert "finite differences" in model.jacobian_kind
+
+
+def test_thermal_rc_fmu_equals_native_network(thermal_rc_fmu: Path) -> None:
+    comp, inst = fmu_component("rc", thermal_rc_fmu)
+    s = System("fmu_rc")
+    s.add(comp)
+    s.input("Q_in", "W", "rc.Q_in", default=0.0)
+    s.input("T_amb", "K", "rc.T_amb", default=298.15)
+    s.output("T1", "rc.T1")
+    s.output("T2", "rc.T2")
+    n = System("native_rc")
+    for c in (
+        HeatCapacitor("c1", C=100.0, T=298.15),
+        ThermalConductor("g12", G=2.0),
+        HeatCapacitor("c2", C=400.0, T=298.15),
+        ThermalConductor("g2a", G=0.5),
+        PrescribedTemperature("ambient"),
+        PrescribedHeatFlow("heater"),
+    ):
+        n.add(c)
+    n.connect("heater.port", "c1.port")
+    n.connect("c1.port", "g12.a")
+    n.connect("g12.b", "c2.port")
+    n.connect("c2.port", "g2a.a")
+    n.connect("g2a.b", "ambient.port")
+    n.input("Q_in", "W", "heater.Q_flow", default=0.0)
+    n.input("T_amb", "K", "ambient.T", default=298.15)
+    n.output("T1", "c1.T")
+    n.output("T2", "c2.T")
+    save = np.linspace(0.0, 2000.0, 201)
+    a = simulate(s.compile(), (0.0, 2000.0), inputs={"Q_in": 50.0}, save=save)
+    b = simulate(n.compile(), (0.0, 2000.0), inputs={"Q_in": 50.0}, save=save)
+    inst.check()
+    for name in ("T1", "T2"):
+        assert np.max(np.abs(a[name] - b[name])) < 1e-3
+    # steady state: T2 = T_amb + Q/G2a, T1 = T2 + Q/G12 (not reached yet at 2000 s, but bounded by it)
+    assert 298.15 < a["T2"][-1] < 298.15 + 50.0 / 0.5
+
+
+def test_bouncing_ball_events_from_the_fmu(bouncing_ball_fmu: Path) -> None:
+    comp, inst = fmu_component("ball", bouncing_ball_fmu)
+    s = System("fmu_ball")
+    s.add(comp)
+    s.output("height", "ball.h")
+    model = s.compile()
+    assert len(model.layout.events) == 1
+    tr = simulate(model, (0.0, 2.0), save=np.linspace(0.0, 2.0, 2001))
+    inst.check()
+    h = tr["height"]
+    assert np.min(h) > -1e-6  # the event put it back up: it never falls through the floor
+    first = np.sqrt(2.0 / 9.81)
+    k = int(np.argmax(np.diff(h[: int(1.5 * first * 1000)]) > 0))  # first rising sample after the impact
+    assert abs(k / 1000.0 - first) < 5e-3
+    assert 0.5 < np.max(h[k:]) < 0.7  # apex after one bounce: e^2 h0 = 0.64 m
+
+
+def test_fault_injector_discard_becomes_a_clear_error(fault_injector_fmu: Path) -> None:
+    from phystwin.fmu import errors
+
+    inst = FMUModelExchange(fault_injector_fmu, "faulty")
+    inst._fmu.setInteger([0], [1])  # fault_mode = 1 (Discard) from fault_time = 1 s
+    s = System("faulty")
+    s.add(inst.component("inj"))
+    s.input("u", "1", "inj.u", default=1.0)
+    s.output("y", "inj.x")
+    tr = simulate(s.compile(), (0.0, 2.0), raise_on_failure=False)
+    assert not tr.ok
+    with pytest.raises(errors.FMUDiscard, match="fmi2Discard"):
+        inst.check(tr.t[-1])
+    inst.check()  # reported once, then cleared
+
+
+def test_fmi3_model_exchange_is_refused_with_a_pointer_to_cosimulation(thermal_rc_fmi3_fmu: Path) -> None:
+    with pytest.raises(ValueError, match="co-simulation"):
+        fmu_component("rc3", thermal_rc_fmi3_fmu)
+
+
+def test_ukf_estimates_the_unmeasured_load_speed_inside_an_fmu(dc_load_fmu: Path) -> None:
+    """The DC motor twin with its load as an FMU (spring coupling to a load inertia): a UKF on motor
+    current and speed tracks the load's speed, which no sensor measures and only the FMU computes."""
+    from phystwin.estimation import GaussianState, UnscentedKalmanFilter
+    from phystwin.physics.twins import dc_motor
+
+    s = dc_motor.build()
+    comp, inst = fmu_component("coupling", dc_load_fmu, parameters={"J_l": 5e-4, "k_c": 2.0, "d_c": 1e-3})
+    s.add(comp)
+    del s.inputs["load_torque"]  # the load torque now comes from the FMU's coupling
+    s.connect("coupling.tau", "load.tau_load")
+    s.connect("rotor.w", "coupling.w_in")
+    s.input("load_torque", "N*m", "coupling.tau_ext", default=0.0)
+    s.output("load_speed", "coupling.w_l")
+    model = s.compile()
+    lay = model.layout
+    u = {"voltage": 12.0, "load_torque": 0.02}
+    dt, n = 2e-3, 400
+    save = np.arange(1, n + 1) * dt
+    truth = simulate(model, (0.0, n * dt), inputs=u, save=save)
+    inst.check()
+    rng = np.random.default_rng(7)
+    z_i = truth["current"] + rng.normal(0.0, 0.05, n)
+    z_w = truth["speed"] + rng.normal(0.0, 0.2, n)
+    qc = np.full(lay.nx, 1e-6)
+    ukf = UnscentedKalmanFilter(model, ["current", "speed"], [0.05**2, 0.2**2], Qc=qc)
+    x0 = model.initial_state()
+    sd = np.full(lay.nx, 1e-3)
+    sd[lay.state_index("coupling.w_l")] = 5.0  # the filter starts far from the load's speed
+    x0[lay.state_index("coupling.w_l")] = 20.0
+    state = GaussianState(0.0, x0, np.diag(sd**2))
+    est = np.empty(n)
+    for k in range(n):
+        state, info = ukf.predict_update(state, save[k], [z_i[k], z_w[k]], u=u)
+        assert info.accepted
+        est[k] = state.x[lay.state_index("coupling.w_l")]
+    inst.check()
+    err = np.abs(est - truth["load_speed"])
+    assert err[0] > 5.0  # it did start far off ...
+    assert np.sqrt(np.mean(err[-100:] ** 2)) < 0.5  # ... and ends tracking the unmeasured load speed
