@@ -44,6 +44,7 @@ from phystwin.core.solvers.common import all_finite2
 from phystwin.estimation.kernels import (
     UKF_PREDICT_SIG,
     UKF_UPDATE_SIG,
+    _matmul,
     kernel_sources,
     ukf_predict_rk4_spec,
     ukf_update_spec,
@@ -56,18 +57,6 @@ LAZY_KERNELS = ("process_noise", "ukf_step")
 __all__ = [*LAZY_KERNELS, "LAZY_KERNELS", "PROCESS_NOISE_SIG", "UKF_STEP_SIG", "entry_point", "van_loan_series"]
 
 _MAX_TERMS = 40
-
-
-@njit
-def _mm(A, B, C):  # type: ignore[no-untyped-def]
-    """C = A @ B (square, distinct buffers)."""
-    n = A.shape[0]
-    for i in range(n):
-        for j in range(n):
-            s = 0.0
-            for k in range(n):
-                s += A[i, k] * B[k, j]
-            C[i, j] = s
 
 
 @njit
@@ -112,7 +101,7 @@ def van_loan_series(A, Qc, dt, Phi, Qd):  # type: ignore[no-untyped-def]
         for j in range(n):
             Phi[i, j] = T[i, j]
     for k in range(1, _MAX_TERMS):
-        _mm(T, Ah, T2)
+        _matmul(T, Ah, T2)
         mx = 0.0
         for i in range(n):
             for j in range(n):
@@ -129,7 +118,7 @@ def van_loan_series(A, Qc, dt, Phi, Qd):  # type: ignore[no-untyped-def]
             Qd[i, j] = S[i, j]
     scale = max(_max_abs(S), 1e-300)
     for k in range(1, _MAX_TERMS):
-        _mm(Ah, S, S2)  # A h S; L(S) h = A h S + S (A h)^T = M + M^T since S is symmetric
+        _matmul(Ah, S, S2)  # A h S; L(S) h = A h S + S (A h)^T = M + M^T since S is symmetric
         f = 1.0 / (k + 1)
         mx = 0.0
         for i in range(n):
@@ -144,7 +133,7 @@ def van_loan_series(A, Qc, dt, Phi, Qd):  # type: ignore[no-untyped-def]
         if mx <= 1e-17 * max(_max_abs(Qd), scale * 1e-300):
             break
     for _ in range(doublings):  # Qd(2h) = Phi Qd Phi^T + Qd, Phi(2h) = Phi^2
-        _mm(Phi, Qd, T)
+        _matmul(Phi, Qd, T)
         for i in range(n):
             for j in range(i, n):
                 s = 0.0
@@ -156,7 +145,7 @@ def van_loan_series(A, Qc, dt, Phi, Qd):  # type: ignore[no-untyped-def]
                 v = T2[i, j] + Qd[i, j]
                 Qd[i, j] = v
                 Qd[j, i] = v
-        _mm(Phi, Phi, T)
+        _matmul(Phi, Phi, T)
         for i in range(n):
             for j in range(n):
                 Phi[i, j] = T[i, j]
