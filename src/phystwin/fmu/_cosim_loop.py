@@ -7,17 +7,17 @@ unit's Real inputs). Before unit ``i`` is stepped its inputs are recomputed:
 
 with :math:`a_j, b_j` the unit conversion through SI. Jacobi computes every unit's inputs before stepping any;
 Gauss-Seidel just before each unit's step. The FMI functions are called through their C addresses
-(:mod:`phystwin.fmu.ccall`), so the loop never returns to Python.
+(:func:`phystwin.fmu.native.c_call`), so the loop never returns to Python.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import numba
 import numpy as np
 
-from phystwin.fmu.ccall import call_c_d_d_i, call_c_vr_n_d
+from phystwin._jit import njit
+from phystwin.fmu.native import c_call
 
 __all__ = ["FN_GET", "FN_NAMES", "FN_SET", "FN_STEP", "NONFINITE", "Tables", "compiled_loop", "unit_inputs"]
 
@@ -60,7 +60,7 @@ def unit_inputs(i: int, k: int, tab: Tables, y: np.ndarray, u: np.ndarray) -> No
         u[tab.e_dst[j]] = tab.E[k, j]
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
+@njit
 def _inputs(i, k, c_off, c_src, c_dst, c_a, c_b, e_off, e_dst, E, y, u):  # type: ignore[no-untyped-def]
     for j in range(c_off[i], c_off[i + 1]):
         u[c_dst[j]] = c_a[j] * y[c_src[j]] + c_b[j]
@@ -68,7 +68,7 @@ def _inputs(i, k, c_off, c_src, c_dst, c_a, c_b, e_off, e_dst, E, y, u):  # type
         u[e_dst[j]] = E[k, j]
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=False)
+@njit
 def _loop(  # type: ignore[no-untyped-def]
     addr, order, gs, in_off, out_off, vr_in, vr_out, c_off, c_src, c_dst, c_a, c_b, e_off, e_dst, E,
     t0, h, n, y, u, Y, U, info,
@@ -87,17 +87,17 @@ def _loop(  # type: ignore[no-untyped-def]
             comp = addr[i, 3]
             a, b = in_off[i], in_off[i + 1]
             if b > a:
-                st = call_c_vr_n_d(addr[i, 0], comp, vr_in[a:b], b - a, u[a:b])
+                st = c_call(addr[i, 0], (comp, vr_in[a:b].ctypes.data, b - a, u[a:b].ctypes.data))
                 if st > 1:
                     info[0], info[1], info[2], info[3] = st, k, i, 0
                     return
-            st = call_c_d_d_i(addr[i, 1], comp, tk, h, 1)
+            st = c_call(addr[i, 1], (comp, tk, h, 1))
             if st > 1:
                 info[0], info[1], info[2], info[3] = st, k, i, 1
                 return
             a, b = out_off[i], out_off[i + 1]
             if b > a:
-                st = call_c_vr_n_d(addr[i, 2], comp, vr_out[a:b], b - a, y[a:b])
+                st = c_call(addr[i, 2], (comp, vr_out[a:b].ctypes.data, b - a, y[a:b].ctypes.data))
                 if st > 1:
                     info[0], info[1], info[2], info[3] = st, k, i, 2
                     return

@@ -29,7 +29,7 @@ accurate in the other order: the order matters, Jacobi is the order-free baselin
 :math:`H \\approx 2 \\cdot 10^{-4}` s is needed.
 
 Speed: when every unit is an FMI 2.0 co-simulation FMU, the whole run executes in one numba-compiled loop that
-calls ``fmi2SetReal`` / ``fmi2DoStep`` / ``fmi2GetReal`` through their C addresses (:mod:`phystwin.fmu.ccall`);
+calls ``fmi2SetReal`` / ``fmi2DoStep`` / ``fmi2GetReal`` through their C addresses (:func:`phystwin.fmu.native.c_call`);
 its per-step overhead is within 2x of a plain C loop (``benchmarks/bench_fmu_cosim.py``). With a native
 subsystem or an FMI 3.0 FMU the master falls back to a Python loop (one :class:`~phystwin.core.simulation.Stepper`
 RK4 call per native unit and one fmpy call per FMI function per macro step); ``compiled=False`` forces it.

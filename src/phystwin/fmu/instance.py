@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 import numpy as np
 
 from phystwin.fmu.archive import safe_extract
-from phystwin.fmu.ccall import component_address, function_address
 from phystwin.fmu.description import FMUDescription, FMUVariable, read_description
 from phystwin.fmu.errors import (
     FMUCallError,
@@ -37,6 +36,7 @@ from phystwin.fmu.errors import (
     FMUStateUnsupported,
     check_status,
 )
+from phystwin.fmu.native import component_address, function_address
 
 __all__ = ["FMUInstance", "FMUStateSnapshot"]
 
@@ -375,12 +375,12 @@ class FMUInstance:
 
     # ------------------------------------------------------------------ addresses for compiled callers
     def function_address(self, name: str) -> int:
-        """Address of an exported FMI function (``"fmi2DoStep"``), for :mod:`phystwin.fmu.ccall`."""
+        """Address of an exported FMI function (``"fmi2DoStep"``), for :func:`phystwin.fmu.native.c_call`."""
         return function_address(self.fmu.dll, name)
 
     @property
     def component_address(self) -> int:
-        """The ``fmi2Component`` pointer as an int, for :mod:`phystwin.fmu.ccall`."""
+        """The ``fmi2Component`` pointer as an int, for :func:`phystwin.fmu.native.c_call`."""
         return component_address(self.fmu.component)
 
     # ------------------------------------------------------------------ end

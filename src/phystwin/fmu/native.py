@@ -18,7 +18,7 @@ from typing import Any
 
 from phystwin._jit import JIT_DISABLED
 
-__all__ = ["c_call", "function_address"]
+__all__ = ["c_call", "component_address", "function_address"]
 
 if platform.machine() not in ("x86_64", "AMD64", "aarch64", "arm64"):  # pragma: no cover - other hosts
     raise ImportError(f"phystwin.fmu.native supports x86-64 and AArch64 hosts, not {platform.machine()!r}")
@@ -30,13 +30,24 @@ def function_address(library: Any, name: str) -> int:
     Raises
     ------
     AttributeError
-        The library does not export ``name`` (the message names the library and the function).
+        The library does not export ``name``, or it resolves to NULL (the message names both).
     """
     try:
         fn = getattr(library, name)
     except AttributeError:
-        raise AttributeError(f"{getattr(library, '_name', library)!r} does not export {name}") from None
-    return int(ctypes.cast(fn, ctypes.c_void_p).value or 0)
+        raise AttributeError(f"the library {getattr(library, '_name', library)!r} does not export {name!r}") from None
+    address = ctypes.cast(fn, ctypes.c_void_p).value
+    if not address:
+        raise AttributeError(f"{name!r} resolved to a NULL address")
+    return int(address)
+
+
+def component_address(component: Any) -> int:
+    """The ``fmi2Component`` / ``fmi3Instance`` pointer of an fmpy instance (``fmu.component``) as an int."""
+    value = component.value if isinstance(component, ctypes.c_void_p) else component
+    if not value:
+        raise ValueError("the FMU is not instantiated (its component pointer is NULL)")
+    return int(value)
 
 
 if JIT_DISABLED:

@@ -8,7 +8,7 @@
  *   STATE_VRS, DERIVATIVE_VRS          brace initialisers with the Real value references
  *   REAL_KINDS, INTEGER_KINDS          string literals, one character per value reference:
  *        'i' input, 'p' fixed parameter, 't' tunable parameter, 'x' continuous state,
- *        'c' calculated (output, derivative or local) -- decides what fmi2SetXXX accepts and when
+ *        'c' calculated (output, derivative or local) -- decides which variables the fmi2Set functions accept, and in which mode
  *   CS_MAX_STEP          largest internal RK4 step of the co-simulation interface [s]
  * and afterwards implements the model hooks declared below (equations only, no FMI bookkeeping).
  *
