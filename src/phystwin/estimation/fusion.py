@@ -490,7 +490,9 @@ class FusionEngine:
 
     def _insert(self, s: _Sensor, meas: Measurement) -> FusionOutcome:
         key = (meas.t, meas.sensor, meas.seq)
-        i = bisect.bisect_right([e.key for e in self._history], key)
+        hist = self._history
+        # in-order arrival (the live case) appends; only a late sample searches the history's keys
+        i = len(hist) if not hist or key > hist[-1].key else bisect.bisect_right([e.key for e in hist], key)
         in_order = i == len(self._history) and meas.t >= self._state.t
         new = _Entry(key, meas, self._state)
         tail = self._rerun(i, new, start=self._state if in_order else None)
