@@ -44,3 +44,8 @@ def fault_injector_fmu(built_fmus: dict[str, Path]) -> Path:
 @pytest.fixture(scope="session")
 def thermal_rc_fmi3_fmu(fmu_cache_dir: Path) -> Path:
     return build_fmu("thermal_rc", "3.0", cache_dir=fmu_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def pwm_heater_fmu(built_fmus: dict[str, Path]) -> Path:
+    return built_fmus["pwm_heater"]

@@ -32,7 +32,7 @@ FI_FAULT_MODE = 0
 
 
 def test_bundled_models() -> None:
-    assert bundled_models() == ("bouncing_ball", "dc_load", "fault_injector", "thermal_rc")
+    assert bundled_models() == ("bouncing_ball", "dc_load", "fault_injector", "pwm_heater", "thermal_rc")
 
 
 def test_second_build_hits_cache(tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from phystwin.core.model import Model
+from phystwin.core.options import DormandPrince
 from phystwin.core.simulation import simulate
-from phystwin.fmu.me import FMUModelExchange, fmu_component
+from phystwin.fmu.me import FMUModelExchange, fmu_component, fmu_eval
 from phystwin.physics.mechanical import Damper, Fixed, Friction, Inertia, SpeedSource, Spring
 from phystwin.physics.system import System
 from phystwin.physics.thermal import HeatCapacitor, PrescribedHeatFlow, PrescribedTemperature, ThermalConductor
@@ -78,6 +79,35 @@ def test_fmu_load_equals_native_components(fmu_load: tuple[Model, FMUModelExchan
     assert "finite differences" in model.jacobian_kind
 
 
+def test_one_evaluation_per_point_never_serves_a_stale_value(fmu_load: tuple[Model, FMUModelExchange]) -> None:
+    """Every function of the component reads one cached FMU evaluation per (t, x, u); a change of any
+    of them (time, one state, one input) re-evaluates. The values are dc_load's equations."""
+    _, inst = fmu_load
+    h = inst.handle
+
+    def expected(x: tuple[float, float], u: tuple[float, float]) -> tuple[float, float, float, float]:
+        phi, w_l = x
+        w_in, tau_ext = u
+        tau = 50.0 * phi + 0.05 * (w_in - w_l)
+        return w_in - w_l, (tau - 1e-3 * w_l - tau_ext) / 2e-3, tau, w_l
+
+    points = [
+        (0.0, (0.1, 2.0), (10.0, 0.5)),
+        (0.0, (0.1, 2.0), (10.0, 0.5)),  # the same point: served from the cache
+        (0.0, (0.1, 2.0), (10.0, 0.7)),  # one input changed
+        (0.0, (0.1, 2.5), (10.0, 0.7)),  # one state changed
+        (1.0, (0.1, 2.5), (10.0, 0.7)),  # only the time changed
+        (0.0, (0.1, 2.0), (10.0, 0.5)),  # back to the first point
+    ]
+    for t, x, u in points:
+        got = [fmu_eval(h, t, x, u, 0, 0), fmu_eval(h, t, x, u, 0, 1), fmu_eval(h, t, x, u, 1, 0)]
+        got.append(fmu_eval(h, t, x, u, 1, 1))
+        assert got == pytest.approx(expected(x, u), rel=1e-12), (t, x, u)
+    inst.check()
+    inst.invalidate()
+    assert fmu_eval(h, 0.0, (0.1, 2.0), (10.0, 0.5), 1, 0) == pytest.approx(expected((0.1, 2.0), (10.0, 0.5))[2])
+
+
 def test_thermal_rc_fmu_equals_native_network(thermal_rc_fmu: Path) -> None:
     comp, inst = fmu_component("rc", thermal_rc_fmu)
     s = System("fmu_rc")
@@ -121,7 +151,8 @@ def test_bouncing_ball_events_from_the_fmu(bouncing_ball_fmu: Path) -> None:
     s.add(comp)
     s.output("height", "ball.h")
     model = s.compile()
-    assert len(model.layout.events) == 1
+    # the FMU's state-event indicator, and the time-event indicator an FMU with state events gets
+    assert [name for name, _ in model.layout.events] == ["ball.indicator_0", "ball.time_event"]
     tr = simulate(model, (0.0, 2.0), save=np.linspace(0.0, 2.0, 2001))
     inst.check()
     h = tr["height"]
@@ -130,6 +161,64 @@ def test_bouncing_ball_events_from_the_fmu(bouncing_ball_fmu: Path) -> None:
     k = int(np.argmax(np.diff(h[: int(1.5 * first * 1000)]) > 0))  # first rising sample after the impact
     assert abs(k / 1000.0 - first) < 5e-3
     assert 0.5 < np.max(h[k:]) < 0.7  # apex after one bounce: e^2 h0 = 0.64 m
+
+
+def _heater(path: Path, **parameters: float) -> tuple[Model, FMUModelExchange]:
+    comp, inst = fmu_component("heater", path, parameters=parameters)
+    s = System(f"fmu_heater_{len(parameters)}")
+    s.add(comp)
+    s.input("T_amb", "K", "heater.T_amb", default=293.15)
+    s.output("T", "heater.T")
+    s.output("Q", "heater.Q_heat")
+    return s.compile(), inst
+
+
+def _first_order(t: np.ndarray, t0: float, T0: float, T_inf: float, tau: float) -> np.ndarray:
+    return T_inf + (T0 - T_inf) * np.exp(-(t - t0) / tau)
+
+
+def test_time_events_switch_the_fmu_exactly_on_schedule(pwm_heater_fmu: Path) -> None:
+    """The FMU's nextEventTime drives the PWM switching; between switchings the temperature is a first-order
+    response, so the whole run is known in closed form."""
+    model, inst = _heater(pwm_heater_fmu)
+    assert [name for name, _ in model.layout.events] == ["heater.time_event", "heater.step_event"]
+    save = np.linspace(0.0, 60.0, 601)
+    tr = simulate(model, (0.0, 60.0), save=save)
+    inst.check()
+    switch_times = 5.0 * np.arange(1, 13)  # the last one falls on the end time and fires there
+    assert tr.event_names == ("heater.time_event",) * 12
+    assert np.max(np.abs(tr.event_times - switch_times)) < 1e-8
+    expected = np.empty_like(save)
+    T0, tau = 293.15, 500.0 / 2.0
+    for k, t0 in enumerate(np.concatenate(([0.0], switch_times[:-1]))):
+        T_inf = 293.15 + (100.0 / 2.0 if k % 2 == 0 else 0.0)
+        seg = (save >= t0) & (save <= t0 + 5.0)
+        expected[seg] = _first_order(save[seg], t0, T0, T_inf, tau)
+        T0 = float(_first_order(np.array([t0 + 5.0]), t0, T0, T_inf, tau)[0])
+    assert np.max(np.abs(tr["T"] - expected)) < 1e-5
+    inside = np.abs((save + 1e-9) % 10.0 - 5.0) > 1e-6  # away from the switching instants
+    on = (save % 10.0) < 5.0
+    assert np.array_equal(tr["Q"][inside], np.where(on, 100.0, 0.0)[inside])
+
+
+def test_step_completion_trips_the_cutout_at_the_end_of_the_step(pwm_heater_fmu: Path) -> None:
+    """The cutout is seen only by fmi2CompletedIntegratorStep (no state-event indicator): the event fires at
+    the end of the accepted step that crossed T_max and the heater stays off afterwards."""
+    model, inst = _heater(pwm_heater_fmu, P=1000.0, T_max=310.0, period=100.0)
+    save = np.linspace(0.0, 30.0, 3001)
+    tr = simulate(model, (0.0, 30.0), save=save, solver=DormandPrince(hmax=0.1))
+    inst.check()
+    assert tr.event_names == ("heater.step_event",)  # the first PWM switching would be at 50 s
+    t_trip = float(tr.event_times[0])
+    # analytic crossing of the heating curve towards T_inf = 293.15 + 1000/2 with tau = C/G = 250 s
+    tau = 250.0
+    t_cross = tau * np.log((793.15 - 293.15) / (793.15 - 310.0))
+    assert t_cross < t_trip <= t_cross + 0.1  # at the end of the solver step (at most hmax) that crossed
+    after = save > t_trip + 1e-9
+    assert np.all(tr["Q"][after] == 0.0)
+    T_trip = float(_first_order(np.array([t_trip]), 0.0, 293.15, 793.15, tau)[0])  # heated until the trip
+    assert T_trip >= 310.0
+    assert np.max(np.abs(tr["T"][after] - _first_order(save[after], t_trip, T_trip, 293.15, tau))) < 1e-3
 
 
 def test_fault_injector_discard_becomes_a_clear_error(fault_injector_fmu: Path) -> None:

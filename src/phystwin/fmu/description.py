@@ -29,6 +29,7 @@ _FLAGS = {  # FMI 2.0 and FMI 3.0 spellings of the capability attributes
     "can_serialize_state": ("canSerializeFMUstate", "canSerializeFMUState"),
     "provides_directional_derivative": ("providesDirectionalDerivative", "providesDirectionalDerivatives"),
     "can_handle_variable_step": ("canHandleVariableCommunicationStepSize",),
+    "completed_integrator_step_not_needed": ("completedIntegratorStepNotNeeded",),
 }
 
 
@@ -91,6 +92,7 @@ class FMUInterface:
     can_serialize_state: bool = False
     provides_directional_derivative: bool = False
     can_handle_variable_step: bool = False
+    completed_integrator_step_not_needed: bool = False
 
 
 @dataclass(frozen=True)

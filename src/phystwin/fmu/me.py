@@ -12,30 +12,48 @@ like any native one:
   the FMU's declared unit (``degC``, ``rpm``, ...), so the system sees SI;
 * each FMU event indicator is a component event; at a crossing the FMU's event iteration
   (``fmi2EnterEventMode``, ``fmi2NewDiscreteStates`` until no new discrete states are needed,
-  ``fmi2EnterContinuousTimeMode``) gives the re-initialised states.
+  ``fmi2EnterContinuousTimeMode``) gives the re-initialised states;
+* time events: an FMU that schedules one (``nextEventTime`` after initialisation) or has event
+  indicators gets one more indicator, ``time_event = t - nextEventTime`` (rising), so the solver locates
+  the scheduled time like any crossing and fires at or just past it; every event iteration updates
+  ``nextEventTime``;
+* step completion: unless the FMU declares ``completedIntegratorStepNotNeeded``, a ``step_event``
+  indicator calls ``fmi2CompletedIntegratorStep`` at the end of every accepted solver step; when the FMU
+  asks to enter event mode there the event fires at that step end (the FMU only sees step ends, so the
+  solver's ``hmax`` bounds how late), and a request to terminate becomes an
+  :class:`~phystwin.fmu.errors.FMUError`.
 
 How the compiled core calls the FMU
 -----------------------------------
-Every component function (a derivative, an output, an event indicator) is a small generated function
-that packs its scalar arguments and calls :func:`fmu_eval`, which calls the FMU's C functions
-(``fmi2SetTime``, ``fmi2SetContinuousStates``, ``fmi2SetReal`` of the inputs, then ``fmi2GetDerivatives``,
-``fmi2GetReal`` or ``fmi2GetEventIndicators``) through their addresses with
-:func:`phystwin.fmu.native.c_call`. Nothing returns to Python during a simulation or a filter step. The
-addresses, value references and unit factors travel in a hidden vector parameter ``fmu_handle`` (layout
-in :data:`HANDLE_SLOTS`), so the compiled model holds no process-specific constant and is cached on
-disk like any other. The instance is evaluated at whatever state the solver asks for (the FMU holds no
-integration state in model exchange), so sigma points and ensemble members need no FMU state copies.
+Every component function (a derivative, an output, an event indicator, a reset) is a small generated
+function that passes its scalar arguments as tuples to :func:`fmu_eval`, which calls the FMU's C
+functions through their addresses with :func:`phystwin.fmu.native.c_call`. Nothing returns to Python
+during a simulation or a filter step, and nothing is allocated.
+
+One evaluation per point: the first function asked at a point ``(t, x, u)`` sets the time, states and
+inputs and reads every derivative, output and indicator into the instance's cache
+(``fmi2SetTime``, ``fmi2SetContinuousStates``, ``fmi2SetReal``, ``fmi2GetDerivatives``, ``fmi2GetReal``,
+``fmi2GetEventIndicators``); the others at the same point read the cache. The resets of one event run
+the event iteration once. A right-hand side therefore costs one FMU evaluation, not one per state and
+output.
+
+The addresses, value references, unit factors and the cache's address travel in a hidden vector
+parameter ``fmu_handle`` (layout in :data:`HANDLE_SLOTS`), so the compiled model holds no
+process-specific constant and is cached on disk like any other. The instance is evaluated at whatever
+state the solver asks for (the FMU holds no integration state in model exchange), so sigma points and
+ensemble members need no FMU state copies.
 
 A call that returns ``fmi2Discard``, ``fmi2Error`` or ``fmi2Fatal`` makes the function return NaN (the
 solver then stops with its non-finite status) and records the status and the FMI function in the
 instance's status cells; :meth:`FMUModelExchange.check` turns that into the matching error of
-:mod:`phystwin.fmu.errors` (or a ``RuntimeError`` naming the status if that module is absent).
+:mod:`phystwin.fmu.errors`.
 
 Limitations (said here rather than discovered): FMI 2.0 only (an FMI 3.0 FMU gets a clear error; run it
-as co-simulation); one FMU instance per component, so two systems built from one component share it;
-FMU parameters are set once, before initialisation (``parameters=``), not estimated; time events
-(``nextEventTime``) and ``fmi2CompletedIntegratorStep`` requests are not acted on, so an FMU that
-relies on them must run as co-simulation; the Jacobian of FMU relations is taken by finite differences.
+as co-simulation); one FMU instance per component, so two systems built from one component share it
+(and its cache: not for concurrent use from several threads); FMU parameters are set once, before
+initialisation (``parameters=``), not estimated; the filters (UKF, EKF, EnKF) integrate between samples
+without events, so an FMU's discrete switching is not replayed inside a filter's prediction; the
+Jacobian of FMU relations is taken by finite differences.
 """
 
 from __future__ import annotations
@@ -53,7 +71,8 @@ import numpy as np
 from phystwin._jit import njit
 from phystwin.fmu.archive import safe_extract
 from phystwin.fmu.description import FMUDescription, FMUVariable, read_description
-from phystwin.fmu.native import c_call, function_address
+from phystwin.fmu.errors import FMUCallError, FMUDiscard, FMUError, FMUFatal
+from phystwin.fmu.native import c_call, float64_array_at, function_address
 from phystwin.physics.component import Component, Event, Parameter, Relation, State, Variable
 from phystwin.records.units import parse_unit
 
@@ -70,97 +89,252 @@ _FUNCTIONS = (
     "fmi2NewDiscreteStates",
     "fmi2EnterContinuousTimeMode",
     "fmi2GetContinuousStates",
+    "fmi2CompletedIntegratorStep",
 )
-HANDLE_SLOTS = ("instance", *_FUNCTIONS, "status_cells", "memcpy", "nx", "nu", "n_indicators")
-"""Fixed slots of ``fmu_handle``; then ``u_vr[nu]``, ``x_scale[nx]``, ``x_offset[nx]``, ``u_scale[nu]``,
-``u_offset[nu]`` (addresses are exact in float64: user-space addresses are below 2^48)."""
+HANDLE_SLOTS = (
+    "instance",
+    *_FUNCTIONS,
+    "status_cells",
+    "memcpy",
+    "cache",
+    "u_vr",
+    "y_vr",
+    "flags",
+    "nx",
+    "nu",
+    "ny",
+    "n_indicators",
+)
+"""Fixed slots of ``fmu_handle``; then ``x_scale[nx]``, ``x_offset[nx]``, ``u_scale[nu]``, ``u_offset[nu]``,
+``y_scale[ny]``, ``y_offset[ny]``. ``cache``, ``u_vr``, ``y_vr`` and ``flags`` are addresses of arrays owned
+by :class:`FMUModelExchange` (float64 cache, uint32 value references of the inputs and outputs, int32
+scratch); addresses are exact in float64 (user-space addresses are below 2^48)."""
 _FIXED = len(HANDLE_SLOTS)
-_KIND_DERIVATIVE, _KIND_OUTPUT, _KIND_INDICATOR, _KIND_RESET = 0, 1, 2, 3
+_SLOT = {name: i for i, name in enumerate(HANDLE_SLOTS)}
+_SET_TIME, _SET_STATES, _GET_DER, _SET_REAL, _GET_REAL, _GET_IND = 1, 2, 3, 4, 5, 6
+_ENTER_EVENT, _NEW_DISCRETE, _ENTER_CONT, _GET_STATES, _COMPLETED = 7, 8, 9, 10, 11
+_STATUS, _MEMCPY, _CACHE = _SLOT["status_cells"], _SLOT["memcpy"], _SLOT["cache"]
+_U_VR, _Y_VR, _FLAGS = _SLOT["u_vr"], _SLOT["y_vr"], _SLOT["flags"]
+_NX, _NU, _NY, _NG = _SLOT["nx"], _SLOT["nu"], _SLOT["ny"], _SLOT["n_indicators"]
 _MAX_EVENT_ITERATIONS = 100
+_STATUS_TERMINATE = 6  # recorded when the FMU asks to terminate the simulation (not an FMI status)
+
+# Cache (float64 cells of FMUModelExchange.cache): a header, then
+#   evaluation key x[nx], u[nu] | its values der[nx], y[ny], g[ng] | reset key x[nx], u[nu] |
+#   post-event states x[nx] | scratch in FMU units x[nx], u[nu], and 4 cells for fmi2EventInfo
+_C_VALID, _C_T, _C_NEXT_EVENT, _C_RESET_VALID, _C_RESET_T, _C_STEP_EVENT, _C_LAST_STEP = 0, 1, 2, 3, 4, 5, 6
+_C_HEADER = 7
+NO_TIME_EVENT = 1e300
+"""``nextEventTime`` stored when the FMU defines none (the time-event indicator ``t - next`` stays negative)."""
+
+
+def cache_size(nx: int, nu: int, ny: int, ng: int) -> int:
+    """Length of the evaluation cache of an FMU with these counts (see :func:`fmu_eval`)."""
+    return _C_HEADER + 5 * nx + 3 * nu + ny + ng + 4
+
+
+@njit(inline="always")
+def _same_key(c, at, t_cell, t, x, u, nx, nu):  # type: ignore[no-untyped-def]
+    """The cache holds the key ``(t, x, u)`` at offset ``at`` (time in cell ``t_cell``)."""
+    if c[t_cell] != t:
+        return False
+    for i in range(nx):
+        if c[at + i] != x[i]:
+            return False
+    for i in range(nu):  # noqa: SIM110  (explicit loop: no generator in compiled code)
+        if c[at + nx + i] != u[i]:
+            return False
+    return True
+
+
+@njit(inline="always")
+def _store_key(c, at, t_cell, t, x, u, nx, nu):  # type: ignore[no-untyped-def]
+    c[t_cell] = t
+    for i in range(nx):
+        c[at + i] = x[i]
+    for i in range(nu):
+        c[at + nx + i] = u[i]
 
 
 @njit
-def fmu_eval(h, t, x, u, kind, k, out_vr, out_scale, out_offset):  # type: ignore[no-untyped-def]
-    """Value ``k`` of ``kind`` (0 derivative, 1 output with value reference ``out_vr``, 2 event
-    indicator, 3 state after the event iteration) of the FMU of handle ``h`` at ``t`` [s], states
-    ``x`` and inputs ``u`` (SI). Returns NaN when an FMI call fails (see the module docstring)."""
+def _set_point(h, c, t, x, u):  # type: ignore[no-untyped-def]
+    """``fmi2SetTime``, ``fmi2SetContinuousStates`` and ``fmi2SetReal`` of the inputs (converted from SI
+    into the cache's scratch cells); 0 or the failing function's slot (after :func:`_record`)."""
     inst = np.int64(h[0])
-    nx = np.int64(h[13])
-    nu = np.int64(h[14])
-    n_ind = np.int64(h[15])
-    base = 16
-    xb = np.empty(max(nx, 1))
-    for i in range(nx):
-        xb[i] = (x[i] - h[base + nu + nx + i]) / h[base + nu + i]
-    st = c_call(np.int64(h[1]), (inst, t))
+    nx, nu, ny, ng = np.int64(h[_NX]), np.int64(h[_NU]), np.int64(h[_NY]), np.int64(h[_NG])
+    scratch = _C_HEADER + 4 * nx + 2 * nu + ny + ng
+    st = c_call(np.int64(h[_SET_TIME]), (inst, t))
     if st > 1:
-        return _record(h, st, 1)
+        return _record(h, st, _SET_TIME)
     if nx > 0:
-        st = c_call(np.int64(h[2]), (inst, xb.ctypes.data, nx))
+        for i in range(nx):
+            c[scratch + i] = (x[i] - h[_FIXED + nx + i]) / h[_FIXED + i]
+        st = c_call(np.int64(h[_SET_STATES]), (inst, c[scratch:].ctypes.data, nx))
         if st > 1:
-            return _record(h, st, 2)
+            return _record(h, st, _SET_STATES)
     if nu > 0:
-        vr = np.empty(nu, np.uint32)
-        ub = np.empty(nu)
         for i in range(nu):
-            vr[i] = np.uint32(h[base + i])
-            ub[i] = (u[i] - h[base + nu + 2 * nx + nu + i]) / h[base + nu + 2 * nx + i]
-        st = c_call(np.int64(h[4]), (inst, vr.ctypes.data, nu, ub.ctypes.data))
+            c[scratch + nx + i] = (u[i] - h[_FIXED + 2 * nx + nu + i]) / h[_FIXED + 2 * nx + i]
+        st = c_call(np.int64(h[_SET_REAL]), (inst, np.int64(h[_U_VR]), nu, c[scratch + nx :].ctypes.data))
         if st > 1:
-            return _record(h, st, 4)
-    if kind == 0:
-        d = np.empty(max(nx, 1))
-        st = c_call(np.int64(h[3]), (inst, d.ctypes.data, nx))
+            return _record(h, st, _SET_REAL)
+    return 0
+
+
+@njit
+def _evaluate(h, c, t, x, u):  # type: ignore[no-untyped-def]
+    """Fill the cache with the derivatives, outputs and indicators at ``(t, x, u)`` (SI) unless it
+    holds them already: one FMU evaluation serves every function of the component at one point.
+    Returns 0, or the failing function's slot with the cache left invalid."""
+    nx, nu, ny, ng = np.int64(h[_NX]), np.int64(h[_NU]), np.int64(h[_NY]), np.int64(h[_NG])
+    if c[_C_VALID] == 1.0 and _same_key(c, _C_HEADER, _C_T, t, x, u, nx, nu):
+        return 0
+    c[_C_VALID] = 0.0
+    fail = _set_point(h, c, t, x, u)
+    if fail != 0:
+        return fail
+    inst = np.int64(h[0])
+    at = _C_HEADER + nx + nu
+    if nx > 0:
+        st = c_call(np.int64(h[_GET_DER]), (inst, c[at:].ctypes.data, nx))
         if st > 1:
-            return _record(h, st, 3)
-        return d[k] * h[base + nu + k]
-    if kind == 1:
-        vr1 = np.empty(1, np.uint32)
-        vr1[0] = np.uint32(out_vr)
-        v = np.empty(1)
-        st = c_call(np.int64(h[5]), (inst, vr1.ctypes.data, 1, v.ctypes.data))
+            return _record(h, st, _GET_DER)
+        for i in range(nx):
+            c[at + i] *= h[_FIXED + i]
+    if ny > 0:
+        st = c_call(np.int64(h[_GET_REAL]), (inst, np.int64(h[_Y_VR]), ny, c[at + nx :].ctypes.data))
         if st > 1:
-            return _record(h, st, 5)
-        return v[0] * out_scale + out_offset
-    if kind == 2:
-        g = np.empty(max(n_ind, 1))
-        st = c_call(np.int64(h[6]), (inst, g.ctypes.data, n_ind))
+            return _record(h, st, _GET_REAL)
+        ys = _FIXED + 2 * nx + 2 * nu
+        for i in range(ny):
+            c[at + nx + i] = c[at + nx + i] * h[ys + i] + h[ys + ny + i]
+    if ng > 0:
+        st = c_call(np.int64(h[_GET_IND]), (inst, c[at + nx + ny :].ctypes.data, ng))
         if st > 1:
-            return _record(h, st, 6)
-        return g[k]
-    # kind 3: event iteration, then the re-initialised state k
-    st = c_call(np.int64(h[7]), (inst,))
+            return _record(h, st, _GET_IND)
+    _store_key(c, _C_HEADER, _C_T, t, x, u, nx, nu)
+    c[_C_VALID] = 1.0
+    return 0
+
+
+@njit
+def _step_indicator(h, c, t, x, u):  # type: ignore[no-untyped-def]
+    """Indicator of a step event: at the first evaluation past the last completed step's time (the end
+    of an accepted solver step) call ``fmi2CompletedIntegratorStep``; +1 from the step end on if the FMU
+    asked to enter event mode there, else -1 (so the root finder converges to the step end)."""
+    if t > c[_C_LAST_STEP]:
+        c[_C_VALID] = 0.0
+        if _set_point(h, c, t, x, u) != 0:
+            return np.nan
+        flags = np.int64(h[_FLAGS])
+        st = c_call(np.int64(h[_COMPLETED]), (np.int64(h[0]), 1, flags, flags + 4))
+        if st > 1:
+            _record(h, st, _COMPLETED)
+            return np.nan
+        f = float64_array_at(flags, 1).view(np.int32)
+        if f[1] != 0:
+            _record(h, _STATUS_TERMINATE, _COMPLETED)
+            return np.nan
+        c[_C_LAST_STEP] = t
+        if f[0] != 0:
+            c[_C_STEP_EVENT] = t
+    if c[_C_STEP_EVENT] == c[_C_STEP_EVENT] and t >= c[_C_STEP_EVENT]:
+        return 1.0
+    return -1.0
+
+
+@njit
+def _event_iteration(h, c, t, x, u):  # type: ignore[no-untyped-def]
+    """Event mode at ``(t, x, u)``: ``fmi2NewDiscreteStates`` until settled, back to continuous time,
+    the re-initialised states (SI) into the cache's post-event cells. Cached by its key, so the resets
+    of every state of one event run the iteration once. Returns 0 or the failing slot."""
+    nx, nu, ny, ng = np.int64(h[_NX]), np.int64(h[_NU]), np.int64(h[_NY]), np.int64(h[_NG])
+    key = _C_HEADER + 2 * nx + nu + ny + ng
+    if c[_C_RESET_VALID] == 1.0 and _same_key(c, key, _C_RESET_T, t, x, u, nx, nu):
+        return 0
+    c[_C_RESET_VALID] = 0.0
+    c[_C_VALID] = 0.0
+    fail = _set_point(h, c, t, x, u)
+    if fail != 0:
+        return fail
+    inst = np.int64(h[0])
+    st = c_call(np.int64(h[_ENTER_EVENT]), (inst,))
     if st > 1:
-        return _record(h, st, 7)
-    info = np.zeros(8, np.int32)  # fmi2EventInfo: 5 fmi2Booleans, padding, fmi2Real nextEventTime
+        return _record(h, st, _ENTER_EVENT)
+    at = key + 3 * nx + 2 * nu  # fmi2EventInfo: 5 fmi2Booleans (int32), padding, fmi2Real nextEventTime
+    info = c[at : at + 4]
+    flags = info.view(np.int32)
     for _ in range(_MAX_EVENT_ITERATIONS):
-        info[0] = 0
-        st = c_call(np.int64(h[8]), (inst, info.ctypes.data))
+        flags[0] = 0
+        st = c_call(np.int64(h[_NEW_DISCRETE]), (inst, info.ctypes.data))
         if st > 1:
-            return _record(h, st, 8)
-        if info[0] == 0:
+            return _record(h, st, _NEW_DISCRETE)
+        if flags[1] != 0:
+            return _record(h, _STATUS_TERMINATE, _NEW_DISCRETE)
+        if flags[0] == 0:
             break
-    st = c_call(np.int64(h[9]), (inst,))
+    c[_C_NEXT_EVENT] = info[3] if flags[4] != 0 else NO_TIME_EVENT
+    c[_C_STEP_EVENT] = np.nan
+    st = c_call(np.int64(h[_ENTER_CONT]), (inst,))
     if st > 1:
-        return _record(h, st, 9)
-    st = c_call(np.int64(h[10]), (inst, xb.ctypes.data, nx))
-    if st > 1:
-        return _record(h, st, 10)
-    return xb[k] * h[base + nu + k] + h[base + nu + nx + k]
+        return _record(h, st, _ENTER_CONT)
+    post = key + nx + nu
+    if nx > 0:
+        st = c_call(np.int64(h[_GET_STATES]), (inst, c[post:].ctypes.data, nx))
+        if st > 1:
+            return _record(h, st, _GET_STATES)
+        for i in range(nx):
+            c[post + i] = c[post + i] * h[_FIXED + i] + h[_FIXED + nx + i]
+    _store_key(c, key, _C_RESET_T, t, x, u, nx, nu)
+    c[_C_RESET_VALID] = 1.0
+    return 0
+
+
+@njit
+def fmu_eval(h, t, x, u, kind, k):  # type: ignore[no-untyped-def]
+    """Value ``k`` of ``kind`` of the FMU of handle ``h`` at ``t`` [s], states ``x`` and inputs ``u`` (SI;
+    tuples of floats, at least one element each: the counts come from ``h``):
+
+    * kind 0: derivative of state ``k``; kind 1: output ``k``; kind 2: event indicator ``k`` (``k = ng``:
+      the time event ``t - nextEventTime``; ``k = ng + 1``: the step event, see :func:`_step_indicator`);
+      kind 3: state ``k`` after the event iteration.
+
+    Derivatives, outputs and indicators come from one FMU evaluation per point ``(t, x, u)``
+    (:func:`_evaluate`), and the event iteration runs once per event (:func:`_event_iteration`); nothing
+    is allocated. Returns NaN when an FMI call fails (see the module docstring).
+    """
+    nx, nu, ny, ng = np.int64(h[_NX]), np.int64(h[_NU]), np.int64(h[_NY]), np.int64(h[_NG])
+    c = float64_array_at(np.int64(h[_CACHE]), _C_HEADER + 5 * nx + 3 * nu + ny + ng + 4)
+    if kind == 3:
+        if _event_iteration(h, c, t, x, u) != 0:
+            return np.nan
+        return c[_C_HEADER + 3 * nx + 2 * nu + ny + ng + k]
+    if kind == 2 and k == ng:
+        return t - c[_C_NEXT_EVENT]
+    if kind == 2 and k == ng + 1:
+        return _step_indicator(h, c, t, x, u)
+    if _evaluate(h, c, t, x, u) != 0:
+        return np.nan
+    at = _C_HEADER + nx + nu
+    if kind == 0:
+        return c[at + k]
+    if kind == 1:
+        return c[at + nx + k]
+    return c[at + nx + ny + k]
 
 
 @njit
 def _record(h, status, fn):  # type: ignore[no-untyped-def]
     """Copy ``(status, fn)`` into the instance's status cells (an ``int64[2]`` owned by
-    :class:`FMUModelExchange`) with libc ``memcpy``, first failure only; return NaN."""
+    :class:`FMUModelExchange`) with libc ``memcpy``, first failure only; return the slot ``fn``."""
     buf = np.empty(2, np.int64)
     buf[0] = status
     buf[1] = fn
     old = np.zeros(2, np.int64)
-    c_call(np.int64(h[12]), (old.ctypes.data, np.int64(h[11]), 16))
+    c_call(np.int64(h[_MEMCPY]), (old.ctypes.data, np.int64(h[_STATUS]), 16))
     if old[0] == 0:
-        c_call(np.int64(h[12]), (np.int64(h[11]), buf.ctypes.data, 16))
-    return np.nan
+        c_call(np.int64(h[_MEMCPY]), (np.int64(h[_STATUS]), buf.ctypes.data, 16))
+    return fn
 
 
 # ----------------------------------------------------------------------------------------- Python side
@@ -169,7 +343,7 @@ _FMI_STATUS = {2: "fmi2Discard", 3: "fmi2Error", 4: "fmi2Fatal", 5: "fmi2Pending
 _LIVE: list[FMUModelExchange] = []  # compiled models hold raw addresses: instances live for the process
 
 
-_RESERVED = frozenset({"t", "np", "fmu_eval", "fmu_handle", "fmu_x_", "fmu_u_"})
+_RESERVED = frozenset({"t", "np", "fmu_eval", "fmu_handle"})
 
 
 def _ident(name: str) -> str:
@@ -244,15 +418,36 @@ class FMUModelExchange:
             self._fmu.setReal([var.value_reference], [(float(value) - offset) / scale])
         self._fmu.enterInitializationMode()
         self._fmu.exitInitializationMode()
+        info = self._fmu.newDiscreteStates()
         for _ in range(_MAX_EVENT_ITERATIONS):
-            if not self._fmu.newDiscreteStates()[0]:
+            if not info[0]:
                 break
+            info = self._fmu.newDiscreteStates()
+        if info[1]:
+            raise ValueError(f"{desc.model_name}: the FMU asked to terminate during initialisation")
         self._fmu.enterContinuousTimeMode()
+        self.first_time_event = float(info[5]) if info[4] else None
+        """``nextEventTime`` after initialisation (None: no time event scheduled)."""
         self.states = [desc.variable(p.state) for p in desc.states]
         self.inputs = [desc.variable(n) for n in desc.inputs if desc.variable(n).is_real]
         state_names = {v.name for v in self.states}
         self.outputs = [desc.variable(n) for n in desc.outputs if desc.variable(n).is_real and n not in state_names]
         self.status_cells = np.zeros(2, np.int64)
+        ng = desc.n_event_indicators
+        self.cache = np.zeros(cache_size(len(self.states), len(self.inputs), len(self.outputs), ng))
+        self.cache[_C_NEXT_EVENT] = NO_TIME_EVENT if self.first_time_event is None else self.first_time_event
+        self.cache[_C_STEP_EVENT] = np.nan
+        self.cache[_C_LAST_STEP] = -np.inf
+        me = next((i for i in desc.interfaces if i.kind == "ModelExchange"), None)
+        self.needs_step_completion = not (me is not None and me.completed_integrator_step_not_needed)
+        """True unless the FMU declares ``completedIntegratorStepNotNeeded``: a step event then calls
+        ``fmi2CompletedIntegratorStep`` at the end of every accepted solver step."""
+        self.has_time_events = ng > 0 or self.first_time_event is not None
+        """A time-event indicator is added when the FMU can schedule time events: it scheduled one at
+        initialisation, or it has state events (whose event iterations may schedule one)."""
+        self._u_vr = np.array([v.value_reference for v in self.inputs] or [0], np.uint32)
+        self._y_vr = np.array([v.value_reference for v in self.outputs] or [0], np.uint32)
+        self._flags = np.zeros(2, np.int32)
         self.handle = self._build_handle()
         x0 = np.zeros(len(self.states))
         if x0.size:
@@ -267,19 +462,26 @@ class FMUModelExchange:
         libc = ctypes.CDLL(None)
         xs = [_si_unit(v) for v in self.states]
         us = [_si_unit(v) for v in self.inputs]
+        ys = [_si_unit(v) for v in self.outputs]
         h = [
             float(self._fmu.component or 0),
             *(float(function_address(dll, f)) for f in _FUNCTIONS),
             float(self.status_cells.ctypes.data),
             float(function_address(libc, "memcpy")),
+            float(self.cache.ctypes.data),
+            float(self._u_vr.ctypes.data),
+            float(self._y_vr.ctypes.data),
+            float(self._flags.ctypes.data),
             float(len(self.states)),
             float(len(self.inputs)),
+            float(len(self.outputs)),
             float(self.description.n_event_indicators),
-            *(float(v.value_reference) for v in self.inputs),
             *(s for _, s, _ in xs),
             *(o for _, _, o in xs),
             *(s for _, s, _ in us),
             *(o for _, _, o in us),
+            *(s for _, s, _ in ys),
+            *(o for _, _, o in ys),
         ]
         if any(v >= 2.0**53 for v in h):  # pragma: no cover - no 64-bit user space goes this high today
             raise RuntimeError("an FMU function address does not fit a float64 exactly")
@@ -291,15 +493,19 @@ class FMUModelExchange:
         if status == 0:
             return
         self.status_cells[:] = 0
+        self.invalidate()
         name = _FUNCTIONS[fn - 1] if 1 <= fn <= len(_FUNCTIONS) else "?"
         when = "" if t is None else f" near t = {t:.9g} s"
+        if status == _STATUS_TERMINATE:
+            raise FMUError(f"FMU {self.description.model_name!r} asked to terminate the simulation ({name}){when}")
         msg = f"FMU {self.description.model_name!r}: {name} returned {_FMI_STATUS.get(status, status)}{when}"
-        try:
-            from phystwin.fmu import errors
-        except ImportError:  # pragma: no cover - errors.py ships with the package
-            raise RuntimeError(msg) from None
-        cls = {2: errors.FMUDiscard, 3: errors.FMUCallError, 4: errors.FMUFatal}.get(status, errors.FMUError)
+        cls = {2: FMUDiscard, 3: FMUCallError, 4: FMUFatal}.get(status, FMUError)
         raise cls(msg)
+
+    def invalidate(self) -> None:
+        """Forget the cached evaluation and event iteration (the next call evaluates the FMU again)."""
+        self.cache[_C_VALID] = 0.0
+        self.cache[_C_RESET_VALID] = 0.0
 
     def component(self, name: str) -> Component:
         """A :class:`Component` named ``name`` for this FMU (see the module docstring)."""
@@ -331,13 +537,13 @@ def _kernel(source: str, fname: str) -> Callable[..., float]:
 
 
 def _function(fname: str, x: list[str], u: list[str], call: str) -> Callable[..., float]:
-    """A scalar kernel ``fname(t, *x, *u, fmu_handle)`` packing its arguments and calling ``fmu_eval``."""
+    """A scalar kernel ``fname(t, *x, *u, fmu_handle)`` calling ``fmu_eval`` with its states and inputs as
+    tuples (no allocation; a placeholder ``0.0`` stands for an empty list)."""
     args = ", ".join(["t", *x, *u, "fmu_handle"])
-    lines = [f"def {fname}({args}):"]
-    lines += [f"    fmu_x_ = np.empty({max(len(x), 1)})", f"    fmu_u_ = np.empty({max(len(u), 1)})"]
-    lines += [f"    fmu_x_[{i}] = {n}" for i, n in enumerate(x)] + [f"    fmu_u_[{i}] = {n}" for i, n in enumerate(u)]
-    lines.append(f"    return fmu_eval(fmu_handle, t, fmu_x_, fmu_u_, {call})")
-    return _kernel("\n".join(lines) + "\n", fname)
+    xs = "".join(f"{n}, " for n in x) or "0.0, "
+    us = "".join(f"{n}, " for n in u) or "0.0, "
+    source = f"def {fname}({args}):\n    return fmu_eval(fmu_handle, t, ({xs}), ({us}), {call})\n"
+    return _kernel(source, fname)
 
 
 def _make_component(inst: FMUModelExchange, name: str) -> Component:
@@ -349,19 +555,21 @@ def _make_component(inst: FMUModelExchange, name: str) -> Component:
     )
     inputs = tuple(Variable(_ident(v.name), _si_unit(v)[0], v.description or "") for v in inst.inputs)
     variables = tuple(Variable(_ident(v.name), _si_unit(v)[0], v.description or "") for v in inst.outputs)
-    derivatives = {n: _function(f"fmu_der_{i}", xn, un, f"0, {i}, 0, 1.0, 0.0") for i, n in enumerate(xn)}
+    derivatives = {n: _function(f"fmu_der_{i}", xn, un, f"0, {i}") for i, n in enumerate(xn)}
     relations = []
-    for v in inst.outputs:
-        _, scale, offset = _si_unit(v)
-        fn = _function(f"fmu_out_{_ident(v.name)}", xn, un, f"1, 0, {v.value_reference}, {scale!r}, {offset!r}")
+    for k, v in enumerate(inst.outputs):
+        fn = _function(f"fmu_out_{_ident(v.name)}", xn, un, f"1, {k}")
         relations.append(Relation({_ident(v.name): fn}, f"FMU output {v.name}"))
+    resets = {n: _function(f"fmu_reset_{i}", xn, un, f"3, {i}") for i, n in enumerate(xn)}
+    ng = desc.n_event_indicators
+    indicators = [(f"indicator_{j}", j, 0) for j in range(ng)]
+    if inst.has_time_events:
+        indicators.append(("time_event", ng, 1))
+    if inst.needs_step_completion:
+        indicators.append(("step_event", ng + 1, 1))
     events = tuple(
-        Event(
-            f"indicator_{j}",
-            _function(f"fmu_indicator_{j}", xn, un, f"2, {j}, 0, 1.0, 0.0"),
-            {n: _function(f"fmu_reset_{i}", xn, un, f"3, {i}, 0, 1.0, 0.0") for i, n in enumerate(xn)},
-        )
-        for j in range(desc.n_event_indicators)
+        Event(label, _function(f"fmu_{label}", xn, un, f"2, {j}"), resets, direction)
+        for label, j, direction in indicators
     )
     cls = type(
         f"FMU_{_ident(desc.model_name)}",

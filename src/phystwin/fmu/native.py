@@ -18,7 +18,7 @@ from typing import Any
 
 from phystwin._jit import JIT_DISABLED
 
-__all__ = ["c_call", "component_address", "function_address"]
+__all__ = ["c_call", "component_address", "float64_array_at", "function_address"]
 
 if platform.machine() not in ("x86_64", "AMD64", "aarch64", "arm64"):  # pragma: no cover - other hosts
     raise ImportError(f"phystwin.fmu.native supports x86-64 and AArch64 hosts, not {platform.machine()!r}")
@@ -51,6 +51,12 @@ def component_address(component: Any) -> int:
 
 
 if JIT_DISABLED:
+
+    def float64_array_at(address: int, n: int) -> Any:
+        """Plain-Python fallback: a float64 array view of ``n`` values at ``address``."""
+        import numpy as np
+
+        return np.ctypeslib.as_array((ctypes.c_double * int(n)).from_address(int(address)))
 
     def c_call(address: int, args: tuple[Any, ...]) -> int:
         """Plain-Python fallback: ctypes call with the same argument convention."""
@@ -86,3 +92,26 @@ else:
             return builder.call(fptr, values)
 
         return sig, codegen
+
+    @intrinsic
+    def _address_as_pointer(typingctx, address):  # type: ignore[no-untyped-def]
+        """The integer ``address`` as a ``float64*`` (for :func:`numba.carray`)."""
+        if not isinstance(address, types.Integer):
+            return None
+        sig = types.CPointer(types.float64)(address)
+
+        def codegen(context, builder, signature, llargs):  # type: ignore[no-untyped-def]
+            value = context.cast(builder, llargs[0], address, types.int64)
+            return builder.inttoptr(value, context.get_value_type(signature.return_type))
+
+        return sig, codegen
+
+    from numba import carray
+
+    from phystwin._jit import njit
+
+    @njit
+    def float64_array_at(address, n):  # type: ignore[no-untyped-def]
+        """A float64 array view of ``n`` values at ``address`` (memory the caller keeps alive, e.g. a
+        NumPy array owned by a Python object whose ``arr.ctypes.data`` was passed as an int)."""
+        return carray(_address_as_pointer(address), (n,))

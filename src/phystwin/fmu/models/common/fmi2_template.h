@@ -11,6 +11,9 @@
  *        'c' calculated (output, derivative or local) -- decides which variables the fmi2Set functions accept, and in which mode
  *   CS_MAX_STEP          largest internal RK4 step of the co-simulation interface [s]
  * and afterwards implements the model hooks declared below (equations only, no FMI bookkeeping).
+ * Optional, for model-exchange-only models:
+ *   MODEL_TIME_EVENTS    the model implements model_next_event_time (time events, reported by fmi2NewDiscreteStates)
+ *   MODEL_STEP_EVENTS    the model implements model_step_event (asked in fmi2CompletedIntegratorStep)
  *
  * Everything an FMU state snapshot needs lives in ModelState, so fmi2GetFMUstate/SetFMUstate/Serialize are
  * plain copies; that keeps UKF sigma-point save/restore cheap and exact.
@@ -76,6 +79,14 @@ static int model_event(Instance *m);
 static fmi2Status model_validate(Instance *m);
 /* fault hook called by fmi2DoStep (t = end of step) and fmi2GetDerivatives (t = current time) */
 static fmi2Status model_fault(Instance *m, fmi2Real t, const char *fn);
+#ifdef MODEL_TIME_EVENTS
+/* 1 and the next time event in *t if one is scheduled, else 0 */
+static int model_next_event_time(Instance *m, fmi2Real *t);
+#endif
+#ifdef MODEL_STEP_EVENTS
+/* 1 if the importer should enter event mode at the end of the integrator step just completed */
+static int model_step_event(Instance *m);
+#endif
 
 static const fmi2ValueReference pt_state_vrs[PT_ALLOC(N_STATES)] = STATE_VRS;
 static const fmi2ValueReference pt_derivative_vrs[PT_ALLOC(N_STATES)] = DERIVATIVE_VRS;
@@ -588,8 +599,12 @@ fmi2Status fmi2NewDiscreteStates(fmi2Component c, fmi2EventInfo *eventInfo) {
     eventInfo->terminateSimulation = fmi2False;
     eventInfo->nominalsOfContinuousStatesChanged = fmi2False;
     eventInfo->valuesOfContinuousStatesChanged = changed ? fmi2True : fmi2False;
-    eventInfo->nextEventTimeDefined = fmi2False;
     eventInfo->nextEventTime = 0.0;
+#ifdef MODEL_TIME_EVENTS
+    eventInfo->nextEventTimeDefined = model_next_event_time(m, &eventInfo->nextEventTime) ? fmi2True : fmi2False;
+#else
+    eventInfo->nextEventTimeDefined = fmi2False;
+#endif
     return fmi2OK;
 }
 
@@ -610,7 +625,12 @@ fmi2Status fmi2CompletedIntegratorStep(fmi2Component c, fmi2Boolean noSetFMUStat
     if (pt_null(m, "fmi2CompletedIntegratorStep", enterEventMode, "enterEventMode") ||
         pt_null(m, "fmi2CompletedIntegratorStep", terminateSimulation, "terminateSimulation"))
         return fmi2Error;
+#ifdef MODEL_STEP_EVENTS
+    model_update(m);
+    *enterEventMode = model_step_event(m) ? fmi2True : fmi2False;
+#else
     *enterEventMode = fmi2False;
+#endif
     *terminateSimulation = fmi2False;
     m->s.last_successful_time = m->s.time;
     return fmi2OK;
