@@ -73,7 +73,7 @@ def run_bench(
         rec.start()
     summary = None
     try:
-        with open_bench_link(url, setup.streams, setup.actuators, config.transport) as link:
+        with open_bench_link(url, setup.streams, setup.actuators, config.transport, setup.stream_widths) as link:
             summary = bench.run(
                 link, dur, rate_factor=factor, recorder=rec, record_interval=sec.record_interval, stop=stop
             )
@@ -127,7 +127,7 @@ def run_twin(
         rec = Recorder(out, kind="run", config_text=config.text, provenance=prov, attrs={"twin_name": config.label})
     summary = None
     try:
-        with open_twin_link(url, tuple(setup.streams), setup.actuators, config.transport) as link:
+        with open_twin_link(url, tuple(setup.streams), setup.actuators, config.transport, setup.stream_widths) as link:
             runner = make_runner(setup, link, rec, sec.mode)
             if rec is not None:
                 rec.start()

@@ -1,19 +1,25 @@
 """The full live loop: virtual bench -> transport -> twin runner -> (closed loop) commands -> bench.
 
 The bench runs in a thread of the test process (its own link, its own sockets/connections) and the
-runner in the test's main thread; both use the real transports. One compiled model pair is shared
+runner in the test's main thread; both use the real transports. Where the bench's end is a server
+(OPC UA, Modbus TCP) it is opened before the twin connects. One compiled model pair is shared
 by every test (session fixture, disk-cached).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
 import threading
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from opcua_certs import make_opcua_certs
+from test_modbus import FAST as MODBUS_FAST
 
 from phystwin.hil.setup import bench_setup, make_runner, runner_setup
 from phystwin.hil.transports import open_bench_link, open_twin_link
@@ -29,6 +35,8 @@ SHORT_BENCH = re.sub(r'(?m)^duration = ".*"', 'duration = "12 s"', BENCH).replac
     "rate_factor = 10.0", "rate_factor = 4.0"
 )
 assert 'duration = "12 s"' in SHORT_BENCH
+SERVING_BENCHES = ("opc.tcp", "modbus")
+"""Schemes whose bench end is the server: it must listen before the twin connects."""
 
 
 def _run_loop(
@@ -40,7 +48,18 @@ def _run_loop(
     bench_text: str = SHORT_BENCH,
     tmp_path: Path,
     before_bench: Any = None,
+    rate_factor: float = 4.0,
+    bench_transport: dict[str, Any] | None = None,
 ) -> tuple[Any, Any, Path, Any]:
+    """Run the bench (thread) against the runner (this thread) over the links at the two URLs.
+
+    ``transport`` is the twin's ``[transport]`` table, ``bench_transport`` the bench's (default: the
+    same; they differ where each end has its own certificate).
+
+    Where the bench is the server (OPC UA, Modbus) its link is opened first, and an empty
+    ``twin_url`` means "the address the bench's server is bound to" (Modbus on port 0); where the
+    twin listens (UDP) the bench sends to the twin's bound port.
+    """
     twin_cfg = parse_config(TWIN.replace('mode = "closed_loop"', f'mode = "{mode}"'))
     bench_cfg = parse_config(bench_text)
     setup = runner_setup(twin_cfg)
@@ -48,20 +67,41 @@ def _run_loop(
     out = tmp_path / "run.h5"
     rec = Recorder(out, kind="run", config_text=twin_cfg.text)
     opts = transport or {}
+    bopts = opts if bench_transport is None else bench_transport
     result: dict[str, Any] = {}
-    with open_twin_link(twin_url, tuple(setup.streams), setup.actuators, opts) as link:
+    with contextlib.ExitStack() as links:  # closed in reverse: the twin's end before a serving bench's
+        server = None
+        scheme = urllib.parse.urlsplit(bench_url).scheme
+        if scheme in SERVING_BENCHES:
+            server = links.enter_context(
+                open_bench_link(bench_url, bsetup.streams, bsetup.actuators, bopts, bsetup.stream_widths)
+            )
+            if not twin_url:
+                host, port = server.address  # type: ignore[attr-defined]
+                twin_url = f"{scheme}://{host}:{port}"
+        link = links.enter_context(
+            open_twin_link(twin_url, tuple(setup.streams), setup.actuators, opts, setup.stream_widths)
+        )
         if twin_url.startswith("udp://"):
             bench_url = f"udp://127.0.0.1:{link.address[1]}"  # type: ignore[attr-defined]
         runner = make_runner(setup, link, rec, mode)
         rec.start()
         done = threading.Event()
 
+        def play(blink: Any) -> None:
+            if before_bench is not None:
+                before_bench(blink)
+            result["bench"] = bsetup.bench.run(blink, bench_cfg.bench.duration, rate_factor=rate_factor)
+
         def bench() -> None:
             try:
-                with open_bench_link(bench_url, bsetup.streams, bsetup.actuators, opts) as blink:
-                    if before_bench is not None:
-                        before_bench(blink)
-                    result["bench"] = bsetup.bench.run(blink, bench_cfg.bench.duration, rate_factor=4.0)
+                if server is not None:
+                    play(server)
+                else:
+                    with open_bench_link(
+                        bench_url, bsetup.streams, bsetup.actuators, bopts, bsetup.stream_widths
+                    ) as blink:
+                        play(blink)
             except Exception as exc:  # reported by the assertion below
                 result["error"] = exc
             finally:
@@ -74,6 +114,12 @@ def _run_loop(
         rec.close(summary.as_dict())
     assert "error" not in result, result.get("error")
     return summary, result["bench"], out, bsetup.bench
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _check(summary: Any, bench_summary: Any, out: Path, bench: Any, *, closed: bool) -> None:
@@ -129,3 +175,37 @@ def test_can_loop_on_the_virtual_bus(tmp_path: Path) -> None:
     url = f"can://virtual/loop-{tmp_path.name}"
     summary, bench_summary, out, bench = _run_loop(url, url, tmp_path=tmp_path)
     _check(summary, bench_summary, out, bench, closed=True)
+
+
+def test_opcua_loop_with_secure_policy(tmp_path: Path) -> None:
+    """The closed loop through a real asyncua server offering only Basic256Sha256 SignAndEncrypt."""
+    certs = make_opcua_certs(tmp_path / "certs")
+    policy = {"security_policy": "Basic256Sha256", "security_mode": "SignAndEncrypt"}
+    bench = {**policy, "certificate": certs.server_cert, "private_key": certs.server_key}
+    bench["trusted_client_certificates"] = [certs.client_cert]  # only the twin's certificate
+    twin = {**policy, "certificate": certs.client_cert, "private_key": certs.client_key}
+    twin["server_certificate"] = certs.server_cert
+    url = f"opc.tcp://127.0.0.1:{_free_port()}/phystwin/"
+    summary, bench_summary, out, bsim = _run_loop(
+        url, url, transport={"opcua": twin}, bench_transport={"opcua": bench}, tmp_path=tmp_path
+    )
+    _check(summary, bench_summary, out, bsim, closed=True)
+
+
+def test_modbus_loop(tmp_path: Path) -> None:
+    """The closed loop over Modbus TCP: pymodbus server on the bench's side, polling client on the twin's.
+
+    Real time (rate factor 1), not 4x: a poll sees only the latest sample of a register block, and
+    at 4x a 100 Hz stream rewrites its block every 2.5 ms. Measured on this 2-core machine (runner,
+    bench and server in one process): 4x with the 5 ms poll delivered 47 % of the samples (192
+    polls/s, the rest counted in ``skipped``), 4x with a 1 ms poll 55-87 % (~680 polls/s, jittered by
+    the filter and the bench sharing the GIL), 1x with the 5 ms poll 99.8 %.
+    """
+    opts = {"modbus": dict(MODBUS_FAST)}
+    summary, bench_summary, out, bench = _run_loop(
+        "", "modbus://127.0.0.1:0", transport=opts, tmp_path=tmp_path, rate_factor=1.0
+    )
+    _check(summary, bench_summary, out, bench, closed=True)
+    # the inputs stream (3 values, not the 1 its name suggests) reached the twin
+    inputs, published = summary.measurements.get("inputs", {}), bench_summary.published["inputs"]
+    assert inputs.get("applied", 0) >= 0.95 * published, (inputs, published, bench_summary.link)

@@ -34,8 +34,9 @@ initialises its blocks so) and is skipped silently. The sample quality flag does
 
     [transport.modbus.streams."current+speed"]   # one block per stream
     address = 0                 # first holding register
-    values = 2                  # optional: values of the stream (default: the number of "+"-joined
-                                # names, "current+speed" -> 2)
+    values = 2                  # optional: values of the stream (default: the caller's
+                                # stream_widths, else the number of "+"-joined names,
+                                # "current+speed" -> 2; the "inputs" stream needs stream_widths)
 
     [transport.modbus.actuators.voltage]
     address = 100
@@ -531,6 +532,7 @@ class ModbusBenchLink(BenchLink):
             self._mirror[b.address : b.end] = [EMPTY] * b.size
         self._cmd_seq: list[int | None] = [None] * len(regmap.actuators)
         self._commands: deque[Command] = deque()
+        self._warned: set[str] = set()
         self._closed = False
         host, port = _address(url)
         self._loop = asyncio.new_event_loop()
@@ -616,14 +618,19 @@ class ModbusBenchLink(BenchLink):
             k = self.streams.index(measurement.sensor)
         except ValueError:
             self.stats.count("send_errors")
-            log.warning("%s: no stream %r (known: %s)", self._url, measurement.sensor, ", ".join(self.streams))
+            if measurement.sensor not in self._warned:  # once per stream: the bench publishes at 100s of Hz
+                self._warned.add(measurement.sensor)
+                log.warning("%s: no stream %r (known: %s)", self._url, measurement.sensor, ", ".join(self.streams))
             return
         block = self.map.streams[k]
         if measurement.value.size != block.n:
             self.stats.count("send_errors")
+            if block.name in self._warned:
+                return
+            self._warned.add(block.name)
             log.warning(
                 '%s: stream %r sample has %d values, its register block holds %d (set [transport.modbus.streams."%s"] '
-                "values = %d)",
+                "values = %d); further refused samples are counted in send_errors",
                 self._url,
                 block.name,
                 measurement.value.size,

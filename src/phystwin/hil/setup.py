@@ -35,6 +35,12 @@ class BenchSetup:
     streams: tuple[str, ...]
     actuators: tuple[str, ...]
 
+    @property
+    def stream_widths(self) -> dict[str, int]:
+        """Values per sample of each stream (``inputs``: every model input), for the link."""
+        nu = self.bench.model.layout.nu
+        return {name: nu if name == INPUT_STREAM else len(self.bench.streams[name]) for name in self.streams}
+
 
 def _streams(config: TwinConfig, groups: list[list[str]]) -> dict[str, tuple[str, ...]]:
     names = list(config.sensors)
@@ -110,6 +116,12 @@ class RunnerSetup:
     section: RunSection
     control: SpeedControl | None
     envelope: SafetyEnvelope | None
+
+    @property
+    def stream_widths(self) -> dict[str, int]:
+        """Values per sample of each stream (``inputs``: every model input), for the link."""
+        nu = self.model.layout.nu
+        return {name: nu if name == INPUT_STREAM else len(outputs) for name, outputs in self.streams.items()}
 
 
 def runner_setup(config: TwinConfig, t0: float = 0.0) -> RunnerSetup:

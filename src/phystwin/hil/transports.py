@@ -13,6 +13,10 @@ scheme             twin side                               bench side
 
 Transport options come from the config's ``[transport.<name>]`` table (``udp``, ``mqtt``,
 ``opcua``, ``can``, ``modbus``) and are validated by the transport module, which names any bad key.
+
+``stream_widths`` (values per sample of each stream, e.g. :attr:`~phystwin.hil.setup.BenchSetup.stream_widths`)
+reaches the transports whose layout depends on it (CAN frame sizes, the Modbus register map); without
+it they guess a width from the stream's name, which is wrong for the ``inputs`` stream.
 """
 
 from __future__ import annotations
@@ -46,23 +50,45 @@ def parse_url(url: str) -> tuple[urllib.parse.SplitResult, str, str]:
     return parts, module, table
 
 
-def _open(url: str, side: str, streams: tuple[str, ...], actuators: tuple[str, ...], options: Mapping[str, Any]) -> Any:
+_WIDTH_AWARE = frozenset({"can", "modbus"})
+"""Option tables of the transports whose factories take ``stream_widths``."""
+
+
+def _open(
+    url: str,
+    side: str,
+    streams: tuple[str, ...],
+    actuators: tuple[str, ...],
+    options: Mapping[str, Any],
+    stream_widths: Mapping[str, int] | None,
+) -> Any:
     parts, module, table = parse_url(url)
     mod = importlib.import_module(module)
-    return getattr(mod, side)(parts, tuple(streams), tuple(actuators), dict(options.get(table, {})))
+    args = (parts, tuple(streams), tuple(actuators), dict(options.get(table, {})))
+    if stream_widths is not None and table in _WIDTH_AWARE:
+        return getattr(mod, side)(*args, stream_widths=dict(stream_widths))
+    return getattr(mod, side)(*args)
 
 
 def open_twin_link(
-    url: str, streams: tuple[str, ...], actuators: tuple[str, ...], options: Mapping[str, Any] | None = None
+    url: str,
+    streams: tuple[str, ...],
+    actuators: tuple[str, ...],
+    options: Mapping[str, Any] | None = None,
+    stream_widths: Mapping[str, int] | None = None,
 ) -> TwinLink:
     """The twin's end of the link at ``url``; ``options`` is the config's ``[transport]`` table."""
-    link: TwinLink = _open(url, "twin_link", streams, actuators, options or {})
+    link: TwinLink = _open(url, "twin_link", streams, actuators, options or {}, stream_widths)
     return link
 
 
 def open_bench_link(
-    url: str, streams: tuple[str, ...], actuators: tuple[str, ...], options: Mapping[str, Any] | None = None
+    url: str,
+    streams: tuple[str, ...],
+    actuators: tuple[str, ...],
+    options: Mapping[str, Any] | None = None,
+    stream_widths: Mapping[str, int] | None = None,
 ) -> BenchLink:
     """The bench's end of the link at ``url``; ``options`` is the config's ``[transport]`` table."""
-    link: BenchLink = _open(url, "bench_link", streams, actuators, options or {})
+    link: BenchLink = _open(url, "bench_link", streams, actuators, options or {}, stream_widths)
     return link
