@@ -143,6 +143,8 @@ def _summary(traj: Any, spec: Any, wall: float, label: str) -> tuple[Table, Tabl
 
 
 def _provenance(config: Any, spec: Any, model: Any) -> dict[str, Any]:
+    from phystwin.records.resolve import fmu_provenance
+
     return {
         "twin_type": spec.twin_type,
         "twin_name": spec.label,
@@ -154,6 +156,7 @@ def _provenance(config: Any, spec: Any, model: Any) -> dict[str, Any]:
         "model_name": model.name,
         "model_structure_hash": model.structure_hash,
         "jacobian": model.jacobian_kind,
+        "fmus": fmu_provenance(model),
     }
 
 

@@ -55,7 +55,7 @@ def run_generate(config_path: Path, truth: Path, out: Path, seed: int) -> Comman
     """Sensor streams from a truth record with the config's ``[sensors]``."""
     from phystwin.estimation.measurements import generate_streams
     from phystwin.records.estimation_io import sensor_specs, write_sensor_record
-    from phystwin.records.resolve import load_model
+    from phystwin.records.resolve import fmu_provenance, load_model
 
     config = read_config(config_path)
     model = load_model(config)
@@ -83,6 +83,7 @@ def run_generate(config_path: Path, truth: Path, out: Path, seed: int) -> Comman
         "config": config.text,
         "truth_record": str(truth.resolve()),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "fmus": fmu_provenance(model),
     }
     path = write_sensor_record(out, streams, truth, attrs)
     res = CommandResult(f"sensor streams (seed {used_seed})", files=[path])
@@ -103,7 +104,7 @@ def run_estimate(config_path: Path, data: Path, out: Path, png_dir: Path | None)
     """Filter a sensor record with the config's ``[estimation]``; write the estimate record and figures."""
     from phystwin.estimation.batch import filter_run, stream_table
     from phystwin.records.estimation_io import estimator_setup, sensor_streams, write_estimate_record
-    from phystwin.records.resolve import load_model, resolve
+    from phystwin.records.resolve import fmu_provenance, load_model, resolve
 
     started = time.perf_counter()
     config = read_config(config_path)
@@ -133,6 +134,7 @@ def run_estimate(config_path: Path, data: Path, out: Path, png_dir: Path | None)
         "estimated_parameters": list(config.estimation.parameters),
         "quality_dropped": quality_dropped,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "fmus": fmu_provenance(model),
     }
     path = write_estimate_record(out, res, setup, truth_path, attrs)
     result = CommandResult(f"estimate of {config.label} ({res.t.size} samples)", files=[path])

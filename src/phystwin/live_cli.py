@@ -34,6 +34,8 @@ def _stop_on_signals() -> Callable[[], bool]:
 
 
 def _provenance(config: Any, model: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    from phystwin.records.resolve import fmu_provenance
+
     return {
         "twin_type": config.twin.type,
         "twin_name": config.label,
@@ -41,6 +43,7 @@ def _provenance(config: Any, model: Any, extra: dict[str, Any]) -> dict[str, Any
         "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
         "model_name": model.name,
         "model_structure_hash": model.structure_hash,
+        "fmus": fmu_provenance(model),
         **extra,
     }
 

@@ -348,6 +348,38 @@ class EstimationSection(_Section):
     """Interval of the recorded estimates [s] (default: every sample); innovations are all kept."""
 
 
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ComponentSection(_Section):
+    """``[components.<name>]``: an FMU added to the twin as component ``<name>`` (model exchange inside
+    the compiled core, see :mod:`phystwin.records.components`)."""
+
+    fmu: str
+    """Path of the ``.fmu`` (relative to the config file's folder), or ``bundled:<model>`` for one of
+    phystwin's own C test models, compiled with gcc on first use."""
+    sha256: str | None = None
+    """Optional pin: the FMU file's SHA-256 (64 hex digits); any other file is refused."""
+    parameters: dict[str, QuantityField] = Field(default_factory=dict)
+    """FMU parameters by FMU variable name: a number (SI) or a value with a unit."""
+    connect: dict[str, str] = Field(default_factory=dict)
+    """``"<signal input>" = "<signal>"``: the input (of this or any other component) fed by the signal,
+    e.g. ``"coupling.w_in" = "rotor.w"`` and ``"load.tau_load" = "coupling.tau"``. A twin input that fed
+    the same signal input is removed (rebind it with ``inputs``)."""
+    inputs: dict[str, str] = Field(default_factory=dict)
+    """``<twin input> = "<signal input>"``: declare a twin input (or rebind an existing one, keeping its
+    unit and default) to drive a component input."""
+    outputs: dict[str, str] = Field(default_factory=dict)
+    """``<twin output> = "<signal>"``: new twin outputs."""
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha256_hex(cls, v: str | None) -> str | None:
+        if v is not None and not _SHA256.match(v.lower()):
+            raise PydanticCustomError("sha256", "expected 64 hexadecimal digits, got {v!r}", {"v": v})
+        return None if v is None else v.lower()
+
+
 from phystwin.records.live_config import (  # noqa: E402  (the live sections build on the types above)
     BenchSection,
     ControlSection,
@@ -382,6 +414,7 @@ class TwinConfig(_Section):
     control: ControlSection | None = None
     safety: dict[str, SafetySection] = Field(default_factory=dict)
     transport: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    components: dict[str, ComponentSection] = Field(default_factory=dict)
     _text: str = PrivateAttr("")
 
     @model_validator(mode="before")
@@ -451,6 +484,8 @@ def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
         return list(InputTable.model_fields)
     if len(loc) == 2 and loc[0] == "sensors":
         return list(SensorSection.model_fields)
+    if len(loc) == 2 and loc[0] == "components":
+        return list(ComponentSection.model_fields)
     if len(loc) == 3 and loc[:2] == ("estimation", "parameters"):
         return list(EstimatedParameter.model_fields)
     model = _SECTIONS.get(tuple(str(x) for x in loc))

@@ -8,6 +8,7 @@ model's bounds are applied. All problems are collected and raised together in on
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -313,10 +314,35 @@ def load_model(config: TwinConfig, estimated_parameters: Sequence[str] = ()) -> 
             config.source,
         ) from None
     system = spec.build()
+    fmus: list[dict[str, Any]] = []
+    if config.components:
+        from phystwin.records.components import add_components
+
+        fmus = add_components(system, config)
     try:
-        return system.compile(estimated_parameters=estimated_parameters)
+        model = system.compile(estimated_parameters=estimated_parameters)
     except ModelDefinitionError as exc:
-        raise ConfigError([("estimation.parameters", str(exc))], config.source) from None
+        where = "components" if config.components else "estimation.parameters"
+        raise ConfigError([(where, str(exc))], config.source) from None
+    if fmus:
+        model = dataclasses.replace(model, info={**model.info, "fmus": tuple(fmus)})
+    return model
 
 
-__all__ = ["MAX_TABLE_POINTS", "SOLVERS", "RunSpec", "expand_period", "load_model", "make_solver", "resolve", "to_si"]
+def fmu_provenance(model: Model) -> list[dict[str, Any]]:
+    """The FMUs compiled into ``model`` (component, file, SHA-256, FMI version, model name, GUID), for a
+    run's provenance; empty for a model without FMU components."""
+    return [dict(e) for e in model.info.get("fmus", ())]
+
+
+__all__ = [
+    "MAX_TABLE_POINTS",
+    "SOLVERS",
+    "RunSpec",
+    "expand_period",
+    "fmu_provenance",
+    "load_model",
+    "make_solver",
+    "resolve",
+    "to_si",
+]

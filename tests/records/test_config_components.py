@@ -1,0 +1,111 @@
+"""FMU components named in twin configs: ``[components.<name>]`` (records/components.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from phystwin.cli import app
+from phystwin.fmu.archive import sha256_file
+from phystwin.fmu.build import build_fmu
+from phystwin.physics.twins import dc_motor
+from phystwin.records.components import add_components
+from phystwin.records.config import ConfigError, parse_config, read_config
+from phystwin.records.hdf5 import read_record
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "dc_motor_fmu_load.toml"
+
+COMPONENT = """[twin]
+type = "dc_motor"
+
+[components.coupling]
+fmu = "{fmu}"
+{extra}
+parameters = {{ J_l = "0.5 g*m2", k_c = 2.0 }}
+connect = {{ "coupling.w_in" = "rotor.w", "load.tau_load" = "coupling.tau" }}
+inputs = {{ load_torque = "coupling.tau_ext" }}
+outputs = {{ load_speed = "coupling.w_l" }}
+"""
+
+
+@pytest.fixture(scope="module")
+def dc_load(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled dc_load FMU, copied into a folder of its own (as a supplier's file would be)."""
+    folder = tmp_path_factory.mktemp("supplier")
+    return Path(shutil.copy(build_fmu("dc_load"), folder / "dc_load.fmu"))
+
+
+def test_example_runs_the_fmu_in_the_twin_and_records_its_hash(tmp_path: Path) -> None:
+    out = tmp_path / "fmu_load.h5"
+    res = CliRunner().invoke(app, ["simulate", str(EXAMPLE), "--duration", "3 s", "--out", str(out), "--no-plot"])
+    assert res.exit_code == 0, res.output
+    record = read_record(out)
+    (entry,) = record.provenance["fmus"]
+    assert entry["component"] == "coupling"
+    assert entry["sha256"] == sha256_file(build_fmu("dc_load"))
+    assert entry["fmi_version"] == "2.0" and entry["model_name"] == "dc_load"
+    sim = record.stream("simulation")
+    assert "coupling.w_l" in sim.signals  # the FMU's states are the twin's states
+    w, w_load = sim.signals["speed"].values, sim.signals["load_speed"].values
+    assert np.all(np.isfinite(w_load)) and w[-1] > 100.0
+    # a soft coupling (k_c = 2 N m/rad) lets the load lag, but it follows the motor on average
+    assert abs(np.mean(w_load[-100:]) - np.mean(w[-100:])) < 0.05 * np.mean(w[-100:])
+
+
+def test_relative_path_pin_and_input_rebinding(dc_load: Path) -> None:
+    text = COMPONENT.format(fmu="dc_load.fmu", extra=f'sha256 = "{sha256_file(dc_load).upper()}"')
+    cfg_path = dc_load.parent / "twin.toml"
+    cfg_path.write_text(text)
+    config = read_config(cfg_path)
+    system = dc_motor.build()
+    assert system.inputs["load_torque"].targets == ("load.tau_load",)
+    (entry,) = add_components(system, config)
+    assert entry["fmu"] == str(dc_load) and entry["sha256"] == sha256_file(dc_load)
+    # the connected signal input lost its twin input, which now drives the FMU (unit and default kept)
+    rebound = system.inputs["load_torque"]
+    assert rebound.targets == ("coupling.tau_ext",) and rebound.unit == "N*m" and rebound.default == 0.0
+    assert ("coupling.tau", "load.tau_load") in system.signal_links
+    assert system.outputs["load_speed"].source == "coupling.w_l"
+
+
+def test_every_problem_of_every_component_is_reported_at_once(dc_load: Path, tmp_path: Path) -> None:
+    text = f"""[twin]
+type = "dc_motor"
+
+[components.missing]
+fmu = "{tmp_path / "nowhere.fmu"}"
+
+[components.pinned]
+fmu = "{dc_load}"
+sha256 = "{"0" * 64}"
+
+[components.badparams]
+fmu = "{dc_load}"
+parameters = {{ J_load = 1.0, k_c = "3 V", d_c = 0.1 }}
+
+[components.rotor]
+fmu = "{dc_load}"
+"""
+    with pytest.raises(ConfigError) as info:
+        add_components(dc_motor.build(), parse_config(text))
+    problems = dict(info.value.problems)
+    assert "no FMU file" in problems["components.missing.fmu"]
+    assert "not the pinned" in problems["components.pinned.sha256"]
+    assert "no Real parameter 'J_load'" in problems["components.badparams.parameters.J_load"]
+    assert "did you mean 'J_l'" in problems["components.badparams.parameters.J_load"]
+    assert "'V'" in problems["components.badparams.parameters.k_c"]
+    assert "already has a component named 'rotor'" in problems["components.rotor"]
+    assert len(problems) == 5
+
+
+def test_schema_errors_name_the_key() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config('[twin]\ntype = "dc_motor"\n[components.x]\nfmu = "a.fmu"\nsha256 = "abc"\nconect = {}\n')
+    problems = dict(info.value.problems)
+    assert "64 hexadecimal digits" in problems["components.x.sha256"]
+    assert "did you mean 'connect'" in problems["components.x.conect"]
