@@ -3,11 +3,19 @@
 ::
 
     phystwin fmu info MODEL.fmu [--json]
+    phystwin fmu run MODEL.fmu [--stop-time 10] [--step 1e-3] [--interface cs|me] [--set NAME=VALUE] [--json]
 
 ``info`` prints the FMI version, the model name, the interfaces with their capabilities, the default experiment,
 the variables with their units, the validation findings and the file's SHA-256. Exit status: 0 when the FMU
 is valid, 1 when validation finds problems, 2 when the file is missing, unreadable or a refused archive (one
 message on stderr, no traceback).
+
+``run`` simulates the FMU to its stop time in a separate, time-limited process
+(:func:`~phystwin.fmu.isolate.simulate_isolated`: an untrusted or hanging FMU cannot take the caller with it)
+and checks the result (:func:`~phystwin.fmu.validation.check_run`): the stop time is reached and every output
+is finite and inside its declared ``[min, max]``. It prints each output's final, smallest and largest value
+and the findings. Exit status: 0 when the run is clean, 1 when it has findings, 2 when it fails (an FMI
+error, a crash, the wall-clock limit).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -153,3 +162,93 @@ def info(
             con.print("validation: no problems found")
         con.print(f"SHA-256: {sha}")
     raise typer.Exit(EXIT_INVALID if problems else 0)
+
+
+def _start_values(pairs: list[str]) -> dict[str, float | str]:
+    out: dict[str, float | str] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            _fail(f"--set {pair!r}: expected NAME=VALUE")
+        try:
+            out[name.strip()] = float(text)
+        except ValueError:
+            out[name.strip()] = text
+    return out
+
+
+@fmu_app.command("run")
+def run(
+    fmu_path: Annotated[
+        Path, typer.Argument(help="The .fmu file (FMI 2.0 or 3.0).", show_default=False, metavar="FMU_PATH")
+    ],
+    stop_time: Annotated[
+        float | None, typer.Option("--stop-time", help="End of the run [s] (default: the default experiment's).")
+    ] = None,
+    step: Annotated[
+        float | None, typer.Option("--step", help="Communication step (cs) or output interval (me) [s].")
+    ] = None,
+    interface: Annotated[str, typer.Option("--interface", help="cs (co-simulation) or me (model exchange).")] = "cs",
+    set_values: Annotated[
+        list[str] | None, typer.Option("--set", help="Start value NAME=VALUE (repeatable).", show_default=False)
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Wall-clock limit of the isolated run [s].")] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+) -> None:
+    """Run an FMU to its stop time in an isolated process and check the result (finite, inside [min, max])."""
+    from phystwin.fmu.errors import FMUError
+    from phystwin.fmu.isolate import simulate_isolated
+
+    kinds = {"cs": "CoSimulation", "me": "ModelExchange"}
+    if interface not in kinds:
+        _fail(f"--interface {interface!r}: expected cs or me")
+    try:
+        desc = read_description(fmu_path)
+    except (FMUDescriptionError, FMUArchiveError, OSError) as exc:
+        _fail(str(exc))
+    stop = stop_time if stop_time is not None else desc.default_experiment.stop
+    if stop is None:
+        _fail(f"{fmu_path.name} declares no default stop time: give --stop-time")
+    try:
+        res = simulate_isolated(
+            fmu_path,
+            stop_time=float(stop),  # type: ignore[arg-type]
+            step_size=step,
+            fmi_type=kinds[interface],  # type: ignore[arg-type]
+            start_values=_start_values(set_values or []),
+            timeout=timeout,
+        )
+    except (FMUError, ValueError, TypeError) as exc:
+        _fail(str(exc))
+    rows = []
+    for name in res.names:
+        v = np.asarray(res[name], dtype=np.float64)
+        rows.append((name, res.units.get(name) or "", float(v[-1]), float(np.min(v)), float(np.max(v))))
+    if as_json:
+        doc = {
+            "fmu": str(fmu_path),
+            "sha256": res.sha256,
+            "stop_time": float(stop),  # type: ignore[arg-type]
+            "reached": float(res.time[-1]) if res.time.size else None,
+            "wall_time_s": res.wall_time,
+            "outputs": {n: {"unit": u, "final": f, "min": lo, "max": hi} for n, u, f, lo, hi in rows},
+            "problems": list(res.problems),
+        }
+        typer.echo(json.dumps(doc, indent=2, allow_nan=True))
+    else:
+        con = _console()
+        con.print(Text.assemble(("FMU: ", "bold"), f"{desc.model_name} ({fmu_path})"))
+        reached = float(res.time[-1]) if res.time.size else float("nan")
+        con.print(f"{kinds[interface]} run to t = {reached:.6g} s of {float(stop):.6g} s in {res.wall_time:.3g} s")  # type: ignore[arg-type]
+        table = Table("output", "unit", "final", "min", "max")
+        for name, unit, final, lo, hi in rows:
+            table.add_row(name, unit, _num(final), _num(lo), _num(hi))
+        con.print(table)
+        if res.problems:
+            con.print(Text(f"check: {len(res.problems)} problem(s) found", style="bold red"))
+            for p in res.problems:
+                con.print(f"  - {p}")
+        else:
+            con.print("check: stop time reached, every output finite and inside its declared range")
+        con.print(f"SHA-256: {res.sha256}")
+    raise typer.Exit(EXIT_INVALID if res.problems else 0)

@@ -159,3 +159,38 @@ def test_info_as_a_real_process(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2 and missing.stderr.startswith("error: no such FMU file")
     _no_traceback(missing.stderr)
+
+
+def test_fmu_run_exit_status_follows_the_check(tmp_path: Path) -> None:
+    """``phystwin fmu run``: 0 for a clean run, 1 when an output leaves its declared range, 2 when the run
+    fails (a hanging FMU killed at its wall-clock limit, the caller still answering)."""
+    from phystwin.fmu.build import build_fmu
+
+    runner = CliRunner()
+    ball = build_fmu("bouncing_ball", cache_dir=tmp_path)
+    res = runner.invoke(app, ["fmu", "run", str(ball), "--stop-time", "1", "--step", "0.01", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["problems"] == [] and doc["reached"] == pytest.approx(1.0) and doc["outputs"]["h"]["unit"] == "m"
+    heater = build_fmu("pwm_heater", cache_dir=tmp_path)
+    args = [
+        "fmu",
+        "run",
+        str(heater),
+        "--interface",
+        "me",
+        "--stop-time",
+        "60",
+        "--set",
+        "P=5000",
+        "--set",
+        "T_max=1e3",
+    ]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1, res.output
+    assert "outside its declared max = 423.15 K" in res.output
+    hang = build_fmu("fault_injector", cache_dir=tmp_path)
+    args = ["fmu", "run", str(hang), "--stop-time", "3", "--set", "fault_mode=5", "--timeout", "3"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2
+    assert "did not finish within 3 s" in res.output

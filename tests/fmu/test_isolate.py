@@ -149,3 +149,28 @@ def test_arguments_are_checked_before_a_process_starts(thermal_rc_fmu: Path, fau
         simulate_isolated(fault_injector_fmu, stop_time=1.0, inputs={"time": [0.0, 1.0], "y": [0.0, 1.0]})
     with pytest.raises(ValueError, match="inputs: the dict needs a 'time' entry"):
         simulate_isolated(fault_injector_fmu, stop_time=1.0, inputs={"u": [0.0, 1.0]})
+
+
+def test_run_check_reports_non_finite_and_out_of_range_outputs(
+    fault_injector_fmu: Path, pwm_heater_fmu: Path, bouncing_ball_fmu: Path
+) -> None:
+    """QUALITY 'run to completion': every output finite and inside its declared [min, max], or the result
+    says which, when and by how much."""
+    clean = simulate_isolated(bouncing_ball_fmu, stop_time=2.0, step_size=0.01)
+    assert clean.problems == ()
+    nan = simulate_isolated(fault_injector_fmu, stop_time=2.0, step_size=0.01, start_values={"fault_mode": 4})
+    (problem,) = nan.problems
+    assert problem.startswith("y is nan at t = 1 s")
+    # 5 kW with the cutout set above the rating: T passes the declared max of 423.15 K
+    hot = simulate_isolated(
+        pwm_heater_fmu,
+        stop_time=60.0,
+        step_size=0.1,
+        fmi_type="ModelExchange",
+        start_values={"P": 5000.0, "T_max": 1000.0},
+    )
+    (problem,) = hot.problems
+    assert problem.startswith("T = ") and "outside its declared max = 423.15 K" in problem
+    t_first = float(problem.split(" at t = ")[1].split(" s")[0])
+    k = int(np.argmax(hot["T"] > 423.15))  # the first sample above the rating
+    assert k > 0 and hot.time[k] == pytest.approx(t_first, rel=1e-8)

@@ -200,6 +200,9 @@ class IsolatedResult:
         Seconds from starting the child to its exit, as seen by the caller (process start included).
     simulate_time : float
         Seconds the child spent in ``fmpy.simulate_fmu`` (FMU loading and simulation).
+    problems : tuple of str
+        What :func:`~phystwin.fmu.validation.check_run` found: the run stopped before the stop time, or a
+        recorded variable is not finite or outside its declared ``[min, max]`` (empty: none).
     """
 
     model_name: str
@@ -208,6 +211,7 @@ class IsolatedResult:
     units: dict[str, str | None]
     wall_time: float
     simulate_time: float
+    problems: tuple[str, ...] = ()
 
     @property
     def time(self) -> np.ndarray:
@@ -399,6 +403,8 @@ def simulate_isolated(
     from fmpy import read_model_description
 
     from phystwin.fmu.archive import safe_extract, sha256_file
+    from phystwin.fmu.description import read_description
+    from phystwin.fmu.validation import check_run
 
     if fmi_type not in ("CoSimulation", "ModelExchange"):
         raise ValueError(f"fmi_type: expected 'CoSimulation' or 'ModelExchange', got {fmi_type!r}")
@@ -515,6 +521,9 @@ def simulate_isolated(
         values = np.load(work / "result.npy", allow_pickle=False)
         meta = json.loads((work / "meta.json").read_text())
     recorded = [n for n in values.dtype.names or () if n != "time"]
+    problems = tuple(
+        check_run(read_description(path), values["time"], {n: values[n] for n in recorded}, stop_time=float(stop_time))
+    )
     return IsolatedResult(
         model_name=name,
         sha256=sha256,
@@ -522,6 +531,7 @@ def simulate_isolated(
         units={n: units.get(n) for n in recorded},
         wall_time=wall_time,
         simulate_time=float(meta["simulate_time"]),
+        problems=problems,
     )
 
 

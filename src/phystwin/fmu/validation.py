@@ -4,14 +4,20 @@ phystwin's checks: every Real input, output and state has a unit that converts t
 inside ``[min, max]`` and ``min <= max``; declared derivatives refer to existing variables; an FMU's own
 unit definition agrees with how :mod:`phystwin.records.units` reads the unit. Problems are returned as
 sentences, never swallowed.
+
+:func:`check_run` checks a finished run instead: it reached the stop time, and every recorded variable is
+finite and inside its declared ``[min, max]``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from phystwin.fmu.archive import FMUArchiveError, check_archive
 from phystwin.fmu.description import (
@@ -28,7 +34,7 @@ from phystwin.fmu.description import (
 )
 from phystwin.records.units import parse_unit
 
-__all__ = ["validate"]
+__all__ = ["check_run", "validate"]
 
 
 def validate(fmu_path: str | PathLike[str]) -> list[str]:
@@ -135,3 +141,47 @@ def _unit_problems(v: FMUVariable, defs: tuple[FMUUnit, ...]) -> list[str]:
         f"exponents {exps or 'none'}, but phystwin reads {v.unit!r} as scale={scale:g}, offset={offset:g} "
         f"({parse_unit(str(v.unit)).dimension()}); phystwin's reading is used"
     ]
+
+
+def check_run(
+    desc: FMUDescription,
+    time: np.ndarray,
+    values: Mapping[str, np.ndarray],
+    stop_time: float | None = None,
+) -> list[str]:
+    """Problems of a finished FMU run, as sentences (an empty list: none).
+
+    The run must reach ``stop_time`` [s] (to a relative 1e-9), and every recorded Real variable in ``values``
+    (in the FMU's own units, as fmpy returns them) must be finite and inside the ``[min, max]`` the FMU
+    declares for it; each violation names the variable, the first time it happened, the value and the bound.
+    """
+    problems: list[str] = []
+    t = np.asarray(time, dtype=np.float64)
+    if stop_time is not None:
+        reached = float(t[-1]) if t.size else -math.inf
+        if not reached >= stop_time - 1e-9 * max(1.0, abs(stop_time)):
+            problems.append(f"the run ended at t = {reached:.9g} s, before the stop time {stop_time:.9g} s")
+    known = {v.name: v for v in desc.variables}
+    for name, raw in values.items():
+        var = known.get(name)
+        if var is None or not var.is_real:
+            continue
+        v = np.asarray(raw, dtype=np.float64)
+        unit = f" {var.unit}" if var.unit else ""
+        bad = np.flatnonzero(~np.isfinite(v))
+        if bad.size:
+            k = int(bad[0])
+            problems.append(f"{name} is {v[k]} at t = {t[k]:.9g} s ({bad.size} of {v.size} samples not finite)")
+        for bound, side in ((var.min, "min"), (var.max, "max")):
+            if bound is None:
+                continue
+            slack = 1e-9 * max(1.0, abs(bound))
+            hits = np.flatnonzero(v < bound - slack if side == "min" else v > bound + slack)
+            if hits.size:
+                k = int(hits[0])
+                worst = float(np.min(v[hits]) if side == "min" else np.max(v[hits]))
+                problems.append(
+                    f"{name} = {v[k]:.6g}{unit} at t = {t[k]:.9g} s is outside its declared {side} = {bound:g}{unit} "
+                    f"({hits.size} of {v.size} samples; extreme {worst:.6g}{unit})"
+                )
+    return problems

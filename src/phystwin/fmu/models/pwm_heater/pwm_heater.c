@@ -9,7 +9,7 @@
  * stays off). No state-event indicator: the cutout is found only through step completion.
  *
  * Real value references (stable):
- *   0 T         state                [K]    heater temperature (start 293.15)
+ *   0 T         state                [K]    heater temperature (start 293.15, declared max 423.15)
  *   1 der(T)                         [K/s]
  *   2 T_amb     input                [K]    ambient temperature (start 293.15)
  *   3 P         fixed parameter      [W]    heating power when on (100)
