@@ -1,12 +1,13 @@
 """Model-exchange FMU benchmark: phystwin ``simulate()`` against ``fmpy.simulate_fmu`` at equal accuracy.
 
-Both tools integrate the same FMI 2.0 model-exchange FMU (built from the bundled C sources with
+Both tools integrate the same model-exchange FMU (built from the bundled C sources with
 :func:`phystwin.fmu.build.build_fmu`), with the same constant inputs, and save on the same grid:
 
-* ``dc_load``: ``w_in`` = 10 rad/s, ``tau_ext`` = 0.5 N m, 0..20 s, 2001 saves (0.01 s);
+* ``dc_load`` (FMI 2.0): ``w_in`` = 10 rad/s, ``tau_ext`` = 0.5 N m, 0..20 s, 2001 saves (0.01 s);
   signals ``tau`` and ``w_load``;
-* ``thermal_rc``: ``Q_in`` = 50 W, ``T_amb`` = 298.15 K, 0..2000 s, 2001 saves (1 s);
-  signals ``T1_out``, ``T2_out`` and ``Q_amb``.
+* ``thermal_rc`` (FMI 2.0, and the same equations as an FMI 3.0 FMU: ``thermal_rc (FMI 3.0)``):
+  ``Q_in`` = 50 W, ``T_amb`` = 298.15 K, 0..2000 s, 2001 saves (1 s); signals ``T1_out``, ``T2_out`` and
+  ``Q_amb``.
 
 Tools:
 
@@ -75,6 +76,11 @@ class Case:
     rhs: Callable[[float, np.ndarray], np.ndarray]
     outputs: Callable[[np.ndarray], dict[str, np.ndarray]]  # states (2, n) -> signals
     x0: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    fmi_version: str = "2.0"
+
+    @property
+    def name(self) -> str:
+        return self.fmu if self.fmi_version == "2.0" else f"{self.fmu} (FMI {self.fmi_version})"
 
     @property
     def save(self) -> np.ndarray:
@@ -109,7 +115,7 @@ def _dc_load() -> Case:
     )
 
 
-def _thermal_rc() -> Case:
+def _thermal_rc(fmi_version: str = "2.0") -> Case:
     # thermal_rc.c: C1 dT1/dt = Q_in - G12 (T1 - T2); C2 dT2/dt = G12 (T1 - T2) - G2a (T2 - T_amb)
     C1, C2, G12, G2a = 100.0, 400.0, 2.0, 0.5
     Q_in, T_amb = 50.0, 298.15
@@ -131,6 +137,7 @@ def _thermal_rc() -> Case:
         rhs=rhs,
         outputs=outputs,
         x0=np.array([298.15, 298.15]),
+        fmi_version=fmi_version,
     )
 
 
@@ -166,7 +173,7 @@ def phystwin_setup(case: Case) -> tuple[Any, Any, str, dict[str, float]]:
     from phystwin.physics.system import System
 
     t0 = time.perf_counter()
-    path = build_fmu(case.fmu)
+    path = build_fmu(case.fmu, case.fmi_version)
     t1 = time.perf_counter()
     comp, inst = fmu_component(case.comp, path)
     s = System(f"bench_{case.fmu}")
@@ -251,7 +258,7 @@ def bench_case(case: Case, repeats: int, target: float, workdir: Path) -> dict[s
 
     from phystwin.core.options import DormandPrince, Rodas
 
-    print(f"\n== {case.fmu} (0..{case.t_end:g} s, {case.n_save} saves) ==", flush=True)
+    print(f"\n== {case.name} (0..{case.t_end:g} s, {case.n_save} saves) ==", flush=True)
     ref = reference(case)
     model, inst, path, setup = phystwin_setup(case)
 
@@ -263,7 +270,7 @@ def bench_case(case: Case, repeats: int, target: float, workdir: Path) -> dict[s
     setup["first_simulate_rodas_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    unzipdir = fmpy.extract(path, unzipdir=str(workdir / case.fmu))
+    unzipdir = fmpy.extract(path, unzipdir=str(workdir / f"{case.fmu}-{case.fmi_version}"))
     md = fmpy.read_model_description(path)
     setup["fmpy_extract_and_parse_s"] = time.perf_counter() - t0
 
@@ -286,7 +293,7 @@ def bench_case(case: Case, repeats: int, target: float, workdir: Path) -> dict[s
     for (entry, _), times in zip(timed, time_interleaved([(run, e["rtol"]) for e, run in timed], repeats), strict=True):
         entry.update(median_ms=statistics.median(times), times_ms=times)
     inst.close()
-    return {"case": case.fmu, "t_end": case.t_end, "n_save": case.n_save, "inputs": case.values,
+    return {"case": case.name, "t_end": case.t_end, "n_save": case.n_save, "inputs": case.values,
             "setup": setup, "results": results}  # fmt: skip
 
 
@@ -358,7 +365,9 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench_fmu_me_"))
     start = time.perf_counter()
     try:
-        cases = [bench_case(c, args.repeats, args.target, workdir) for c in (_dc_load(), _thermal_rc())]
+        cases = [
+            bench_case(c, args.repeats, args.target, workdir) for c in (_dc_load(), _thermal_rc(), _thermal_rc("3.0"))
+        ]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     total = time.perf_counter() - start

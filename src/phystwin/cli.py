@@ -40,7 +40,10 @@ EXIT_ERROR = 2
 
 app = typer.Typer(
     name="phystwin",
-    help="Physics-based component twins: simulate a twin from a TOML config, write an HDF5 record and a plot.",
+    help=(
+        "Physics-based component twins: simulate, estimate and run twins from TOML configs (with FMU components), "
+        "against live benches, with HDF5 records and plots."
+    ),
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
@@ -275,7 +278,7 @@ def _guarded(fn: Any, *args: Any) -> None:
 @app.command()
 def generate(
     config: Annotated[
-        Path, typer.Argument(help="Twin config with [sensors].", show_default=False, metavar="CONFIG.toml")
+        Path, typer.Argument(help="Twin config with \\[sensors].", show_default=False, metavar="CONFIG.toml")
     ],
     truth: Annotated[
         Path, typer.Option("--truth", help="Truth record written by 'phystwin simulate'.", show_default=False)
@@ -285,7 +288,7 @@ def generate(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the noise, dropouts and outliers (same seed, same streams).")] = 0,
 ) -> None:
-    """Turn a simulated truth run into noisy multi-rate sensor streams (the config's [sensors])."""
+    """Turn a simulated truth run into noisy multi-rate sensor streams (the config's sensors section)."""
     from phystwin.estimation_cli import run_generate
 
     if seed < 0:
@@ -296,7 +299,7 @@ def generate(
 @app.command()
 def estimate(
     config: Annotated[
-        Path, typer.Argument(help="Twin config with [estimation].", show_default=False, metavar="CONFIG.toml")
+        Path, typer.Argument(help="Twin config with \\[estimation].", show_default=False, metavar="CONFIG.toml")
     ],
     data: Annotated[
         Path, typer.Option("--data", help="Sensor record ('phystwin generate' or a recorded run).", show_default=False)
@@ -336,12 +339,12 @@ def _live_guarded(fn: Any, *args: Any) -> Any:
 
 @bench_app.command("serve")
 def bench_serve(
-    config: Annotated[Path, typer.Argument(help="Bench config with [bench].", metavar="BENCH.toml")],
+    config: Annotated[Path, typer.Argument(help="Bench config with \\[bench].", metavar="BENCH.toml")],
     transport: Annotated[str, typer.Option(help="udp | mqtt | opcua | can | modbus.")] = "udp",
     url: Annotated[str | None, typer.Option(help="Address (overrides --transport), e.g. udp://127.0.0.1:5005.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Bench record (truth, published, commands).")] = None,
     rate_factor: Annotated[float | None, typer.Option(help="N x real time (0: as fast as possible).")] = None,
-    duration: Annotated[str | None, typer.Option(help="Bench time to play, e.g. 10min (default: [bench]).")] = None,
+    duration: Annotated[str | None, typer.Option(help="Bench time to play, e.g. 10min (default: \\[bench]).")] = None,
 ) -> None:
     """Run the truth plant and publish its noisy sensor streams; apply the commands that arrive."""
     from phystwin.live_cli import DEFAULT_URLS, run_bench
@@ -354,12 +357,12 @@ def bench_serve(
 
 @app.command("run")
 def run_twin(
-    config: Annotated[Path, typer.Argument(help="Twin config with [estimation], [run].", metavar="TWIN.toml")],
+    config: Annotated[Path, typer.Argument(help="Twin config with \\[estimation], \\[run].", metavar="TWIN.toml")],
     feed: Annotated[
         str, typer.Option(help="udp://H:P, mqtt://, opc.tcp://, can://, modbus://")
     ] = "udp://127.0.0.1:5005",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run record (HDF5, SWMR).")] = None,
-    mode: Annotated[str | None, typer.Option(help="shadow | advisory | closed_loop (default: [run] mode).")] = None,
+    mode: Annotated[str | None, typer.Option(help="shadow | advisory | closed_loop (default: \\[run] mode).")] = None,
     duration: Annotated[str | None, typer.Option(help="Wall time, e.g. 2min (default: until quiet).")] = None,
     png_dir: Annotated[Path | None, typer.Option(help="Write the run's figures here at the end.")] = None,
 ) -> None:
@@ -389,7 +392,7 @@ def plot(
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option(help="Folder of the records and figures.")] = Path("out/demo"),
-    duration: Annotated[str | None, typer.Option(help="Bench time of the duty cycle (default: [bench]).")] = None,
+    duration: Annotated[str | None, typer.Option(help="Bench time of the duty cycle (default: \\[bench]).")] = None,
     rate_factor: Annotated[float, typer.Option(help="N x real time.")] = 5.0,
     port: Annotated[int, typer.Option(help="UDP port of the twin on 127.0.0.1 (0: a free one).")] = 0,
 ) -> None:

@@ -41,7 +41,7 @@ EXIT_INVALID = 1
 EXIT_ERROR = 2
 
 fmu_app = typer.Typer(
-    help="Inspect FMUs (Functional Mock-up Units, FMI 2.0 and 3.0).", no_args_is_help=True, add_completion=False
+    help="Inspect and run FMUs (Functional Mock-up Units, FMI 2.0 and 3.0).", no_args_is_help=True, add_completion=False
 )
 
 

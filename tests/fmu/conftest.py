@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,17 @@ def thermal_rc_fmi3_fmu(fmu_cache_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def pwm_heater_fmu(built_fmus: dict[str, Path]) -> Path:
     return built_fmus["pwm_heater"]
+
+
+@pytest.fixture(scope="session")
+def thermal_rc_fmi3_cs_only_fmu(thermal_rc_fmi3_fmu: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The FMI 3.0 thermal RC FMU with its ``<ModelExchange>`` element removed: co-simulation only."""
+    target = tmp_path_factory.mktemp("fmi3-cs-only") / "thermal_rc_cs_only.fmu"
+    with zipfile.ZipFile(thermal_rc_fmi3_fmu) as src, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "modelDescription.xml":
+                data, n = re.subn(rb"<ModelExchange[^>]*/>", b"", data)
+                assert n == 1
+            dst.writestr(item, data)
+    return target

@@ -108,14 +108,19 @@ def test_one_evaluation_per_point_never_serves_a_stale_value(fmu_load: tuple[Mod
     assert fmu_eval(h, 0.0, (0.1, 2.0), (10.0, 0.5), 1, 0) == pytest.approx(expected((0.1, 2.0), (10.0, 0.5))[2])
 
 
-def test_thermal_rc_fmu_equals_native_network(thermal_rc_fmu: Path) -> None:
-    comp, inst = fmu_component("rc", thermal_rc_fmu)
-    s = System("fmu_rc")
+def _fmu_rc_system(path: Path, name: str) -> tuple[Model, FMUModelExchange]:
+    comp, inst = fmu_component("rc", path)
+    s = System(name)
     s.add(comp)
     s.input("Q_in", "W", "rc.Q_in", default=0.0)
     s.input("T_amb", "K", "rc.T_amb", default=298.15)
     s.output("T1", "rc.T1")
     s.output("T2", "rc.T2")
+    s.output("Q_amb", "rc.Q_amb")
+    return s.compile(), inst
+
+
+def _native_rc_system() -> Model:
     n = System("native_rc")
     for c in (
         HeatCapacitor("c1", C=100.0, T=298.15),
@@ -135,14 +140,130 @@ def test_thermal_rc_fmu_equals_native_network(thermal_rc_fmu: Path) -> None:
     n.input("T_amb", "K", "ambient.T", default=298.15)
     n.output("T1", "c1.T")
     n.output("T2", "c2.T")
-    save = np.linspace(0.0, 2000.0, 201)
-    a = simulate(s.compile(), (0.0, 2000.0), inputs={"Q_in": 50.0}, save=save)
-    b = simulate(n.compile(), (0.0, 2000.0), inputs={"Q_in": 50.0}, save=save)
+    return n.compile()
+
+
+RC_SAVE = np.linspace(0.0, 2000.0, 201)
+
+
+def test_thermal_rc_fmu_equals_native_network(thermal_rc_fmu: Path) -> None:
+    model, inst = _fmu_rc_system(thermal_rc_fmu, "fmu_rc")
+    a = simulate(model, (0.0, 2000.0), inputs={"Q_in": 50.0}, save=RC_SAVE)
+    b = simulate(_native_rc_system(), (0.0, 2000.0), inputs={"Q_in": 50.0}, save=RC_SAVE)
     inst.check()
     for name in ("T1", "T2"):
         assert np.max(np.abs(a[name] - b[name])) < 1e-3
     # steady state: T2 = T_amb + Q/G2a, T1 = T2 + Q/G12 (not reached yet at 2000 s, but bounded by it)
     assert 298.15 < a["T2"][-1] < 298.15 + 50.0 / 0.5
+
+
+def test_fmi3_thermal_rc_equals_fmi2_and_native_network(thermal_rc_fmu: Path, thermal_rc_fmi3_fmu: Path) -> None:
+    """The same C equations behind FMI 3.0 and FMI 2.0 model exchange give the same trajectories under the
+    same solver, and both match the native thermal network."""
+    m3, inst3 = _fmu_rc_system(thermal_rc_fmi3_fmu, "fmu3_rc")
+    m2, inst2 = _fmu_rc_system(thermal_rc_fmu, "fmu2_rc")
+    assert inst3.fmi_version == 3 and inst2.fmi_version == 2
+    assert m3.layout.events == m2.layout.events == ()  # no indicators; neither FMU needs step completion
+    u = {"Q_in": 50.0, "T_amb": 293.15}
+    a = simulate(m3, (0.0, 2000.0), inputs=u, save=RC_SAVE)
+    b = simulate(m2, (0.0, 2000.0), inputs=u, save=RC_SAVE)
+    c = simulate(_native_rc_system(), (0.0, 2000.0), inputs=u, save=RC_SAVE)
+    inst3.check()
+    inst2.check()
+    assert a.ok and b.ok and c.ok
+    for name in ("T1", "T2", "Q_amb"):
+        assert np.all(np.isfinite(a[name]))
+        assert np.max(np.abs(a[name] - b[name])) <= 1e-9 * np.max(np.abs(b[name]))
+    for name in ("T1", "T2"):
+        assert np.max(np.abs(a[name] - c[name])) < 1e-3
+    np.testing.assert_allclose(a["Q_amb"], 0.5 * (a["T2"] - 293.15), rtol=1e-12, atol=1e-12)
+    assert a["T1"][0] == 298.15 and a["T1"][-1] > a["T2"][-1] > 293.15
+
+
+def _rc_expected(
+    x: tuple[float, float], u: tuple[float, float], C1: float = 100.0
+) -> tuple[float, float, float, float, float]:
+    """thermal_rc's equations: der(T1), der(T2), T1_out, T2_out, Q_amb."""
+    T1, T2 = x
+    Q_in, T_amb = u
+    q12, q_amb = 2.0 * (T1 - T2), 0.5 * (T2 - T_amb)
+    return (Q_in - q12) / C1, (q12 - q_amb) / 400.0, T1, T2, q_amb
+
+
+def _rc_values(h: np.ndarray, t: float, x: tuple[float, float], u: tuple[float, float]) -> list[float]:
+    return [fmu_eval(h, t, x, u, 0, 0), fmu_eval(h, t, x, u, 0, 1), *(fmu_eval(h, t, x, u, 1, k) for k in range(3))]
+
+
+def test_fmi3_one_evaluation_per_point_never_serves_a_stale_value(thermal_rc_fmi3_fmu: Path) -> None:
+    """The one-evaluation cache on an FMI 3.0 FMU (fmi3SetFloat64 / fmi3GetFloat64 with their extra count):
+    a change of the time, one state or one input re-evaluates; FMU parameters set in SI reach the FMU."""
+    _, inst = fmu_component("rc3", thermal_rc_fmi3_fmu)
+    h = inst.handle
+    points = [
+        (0.0, (300.0, 299.0), (50.0, 298.15)),
+        (0.0, (300.0, 299.0), (50.0, 298.15)),  # the same point: served from the cache
+        (0.0, (300.0, 299.0), (20.0, 298.15)),  # one input changed
+        (0.0, (300.0, 299.0), (20.0, 290.0)),  # the other input changed
+        (0.0, (310.0, 299.0), (20.0, 290.0)),  # one state changed
+        (5.0, (310.0, 299.0), (20.0, 290.0)),  # only the time changed
+        (0.0, (300.0, 299.0), (50.0, 298.15)),  # back to the first point
+    ]
+    for t, x, u in points:
+        assert _rc_values(h, t, x, u) == pytest.approx(_rc_expected(x, u), rel=1e-12, abs=1e-15), (t, x, u)
+    inst.check()
+    inst.invalidate()
+    assert fmu_eval(h, 0.0, (300.0, 299.0), (50.0, 298.15), 1, 2) == pytest.approx(0.5 * (299.0 - 298.15))
+
+    _, heavier = fmu_component("rc3_c1", thermal_rc_fmi3_fmu, parameters={"C1": 200.0})
+    x, u = (300.0, 299.0), (50.0, 298.15)
+    assert _rc_values(heavier.handle, 0.0, x, u) == pytest.approx(_rc_expected(x, u, C1=200.0), rel=1e-12)
+    heavier.check()
+
+
+def test_fmi3_event_iteration_and_step_completion(thermal_rc_fmi3_fmu: Path) -> None:
+    """The FMI 3.0 event iteration (fmi3EnterEventMode, fmi3UpdateDiscreteStates with its six out-arguments,
+    fmi3EnterContinuousTimeMode, fmi3GetContinuousStates) and fmi3CompletedIntegratorStep (one-byte
+    fmi3Boolean out-arguments) called from compiled code: stale bytes in the out-argument cells are not
+    read as flags, and the FMU is back in continuous-time mode afterwards."""
+    inst = FMUModelExchange(thermal_rc_fmi3_fmu, "rc3_events")
+    h = inst.handle
+    ng = inst.description.n_event_indicators
+    x, u = (305.0, 300.0), (10.0, 298.15)
+    inst.cache[-4:] = np.frombuffer(b"\xff" * 32, np.float64)  # the event-iteration out-argument cells
+    inst._flags[:] = -1  # the step-completion out-argument cells
+    assert [fmu_eval(h, 1.0, x, u, 3, k) for k in range(2)] == [305.0, 300.0]  # no reinitialisation
+    inst.check()  # the 0xff bytes were not taken for "terminate" or "update again"
+    assert fmu_eval(h, 1.0, x, u, 2, ng) < -1e299  # no time event defined: the time indicator stays negative
+    assert fmu_eval(h, 1.0, x, u, 2, ng + 1) == -1.0  # step completed, no event requested, no termination
+    assert fmu_eval(h, 2.0, x, u, 2, ng + 1) == -1.0
+    inst.check()
+    assert _rc_values(h, 2.0, x, u) == pytest.approx(_rc_expected(x, u), rel=1e-12)  # continuous-time mode again
+    inst.check()
+
+
+def test_fmi3_failed_call_names_the_fmi3_function_and_status(thermal_rc_fmi3_fmu: Path) -> None:
+    from phystwin.fmu import errors
+
+    inst = FMUModelExchange(thermal_rc_fmi3_fmu, "rc3_failing")
+    inst._fmu.enterEventMode()  # fmi3SetContinuousStates is refused outside continuous-time mode
+    assert np.isnan(fmu_eval(inst.handle, 0.0, (300.0, 299.0), (0.0, 298.15), 0, 0))
+    with pytest.raises(errors.FMUCallError, match=r"fmi3SetContinuousStates returned fmi3Error near t = 0 s"):
+        inst.check(0.0)
+    inst._fmu.enterContinuousTimeMode()
+    assert fmu_eval(inst.handle, 0.0, (300.0, 299.0), (0.0, 298.15), 0, 0) == pytest.approx(-0.02)
+    inst.check()
+
+
+def test_fmi3_without_model_exchange_is_refused_with_a_pointer_to_cosimulation(
+    thermal_rc_fmi3_cs_only_fmu: Path,
+) -> None:
+    with pytest.raises(ValueError, match=r"FMI 3\.0 FMU has no ModelExchange interface .*phystwin\.fmu\.cosim"):
+        fmu_component("rc3", thermal_rc_fmi3_cs_only_fmu)
+
+
+def test_fmi3_parameters_must_be_float64_parameters(thermal_rc_fmi3_fmu: Path) -> None:
+    with pytest.raises(ValueError, match=r"'T1_out' is not a Float64 parameter \(output Float64\)"):
+        fmu_component("rc3", thermal_rc_fmi3_fmu, parameters={"T1_out": 1.0})
 
 
 def test_bouncing_ball_events_from_the_fmu(bouncing_ball_fmu: Path) -> None:
@@ -235,11 +356,6 @@ def test_fault_injector_discard_becomes_a_clear_error(fault_injector_fmu: Path) 
     with pytest.raises(errors.FMUDiscard, match="fmi2Discard"):
         inst.check(tr.t[-1])
     inst.check()  # reported once, then cleared
-
-
-def test_fmi3_model_exchange_is_refused_with_a_pointer_to_cosimulation(thermal_rc_fmi3_fmu: Path) -> None:
-    with pytest.raises(ValueError, match="co-simulation"):
-        fmu_component("rc3", thermal_rc_fmi3_fmu)
 
 
 def test_ukf_estimates_the_unmeasured_load_speed_inside_an_fmu(dc_load_fmu: Path) -> None:

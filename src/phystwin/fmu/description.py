@@ -30,6 +30,7 @@ _FLAGS = {  # FMI 2.0 and FMI 3.0 spellings of the capability attributes
     "provides_directional_derivative": ("providesDirectionalDerivative", "providesDirectionalDerivatives"),
     "can_handle_variable_step": ("canHandleVariableCommunicationStepSize",),
     "completed_integrator_step_not_needed": ("completedIntegratorStepNotNeeded",),
+    "needs_completed_integrator_step": ("needsCompletedIntegratorStep",),
 }
 
 
@@ -84,7 +85,11 @@ class FMUVariable:
 
 @dataclass(frozen=True)
 class FMUInterface:
-    """One interface of the FMU: ``ModelExchange``, ``CoSimulation`` or ``ScheduledExecution``."""
+    """One interface of the FMU: ``ModelExchange``, ``CoSimulation`` or ``ScheduledExecution``.
+
+    Step completion is declared in opposite senses: FMI 2.0 ``completedIntegratorStepNotNeeded`` (default
+    false: needed) and FMI 3.0 ``needsCompletedIntegratorStep`` (default false: not needed).
+    """
 
     kind: str
     model_identifier: str
@@ -93,6 +98,7 @@ class FMUInterface:
     provides_directional_derivative: bool = False
     can_handle_variable_step: bool = False
     completed_integrator_step_not_needed: bool = False
+    needs_completed_integrator_step: bool = False
 
 
 @dataclass(frozen=True)

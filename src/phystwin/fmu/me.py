@@ -1,26 +1,29 @@
 r"""Model-exchange FMUs as phystwin components, evaluated from compiled code.
 
-:func:`fmu_component` loads an FMI 2.0 model-exchange FMU and returns a
+:func:`fmu_component` loads an FMI 2.0 or FMI 3.0 model-exchange FMU and returns a
 :class:`~phystwin.physics.component.Component` that a :class:`~phystwin.physics.system.System` connects
 like any native one:
 
 * the FMU's continuous states are the component's states (integrated by phystwin's solvers together
   with every other state of the system);
-* its Real inputs are the component's causal inputs, its Real outputs (that are not states) its
-  variables; names are the FMU's with characters other than letters, digits and ``_`` replaced by ``_``;
+* its Real (FMI 2.0) or Float64 (FMI 3.0) inputs are the component's causal inputs, its Real / Float64
+  outputs (that are not states) its variables; names are the FMU's with characters other than letters,
+  digits and ``_`` replaced by ``_``;
 * units are converted at the boundary: every value crosses as ``v_SI = v_FMU * scale + offset`` with
   the FMU's declared unit (``degC``, ``rpm``, ...), so the system sees SI;
 * each FMU event indicator is a component event; at a crossing the FMU's event iteration
   (``fmi2EnterEventMode``, ``fmi2NewDiscreteStates`` until no new discrete states are needed,
-  ``fmi2EnterContinuousTimeMode``) gives the re-initialised states;
+  ``fmi2EnterContinuousTimeMode``; in FMI 3.0 ``fmi3UpdateDiscreteStates`` until
+  ``discreteStatesNeedUpdate`` is false) gives the re-initialised states;
 * time events: an FMU that schedules one (``nextEventTime`` after initialisation) or has event
   indicators gets one more indicator, ``time_event = t - nextEventTime`` (rising), so the solver locates
   the scheduled time like any crossing and fires at or just past it; every event iteration updates
   ``nextEventTime``;
-* step completion: unless the FMU declares ``completedIntegratorStepNotNeeded``, a ``step_event``
-  indicator calls ``fmi2CompletedIntegratorStep`` at the end of every accepted solver step; when the FMU
-  asks to enter event mode there the event fires at that step end (the FMU only sees step ends, so the
-  solver's ``hmax`` bounds how late), and a request to terminate becomes an
+* step completion: when the FMU needs it (FMI 2.0: unless it declares ``completedIntegratorStepNotNeeded``;
+  FMI 3.0: if it declares ``needsCompletedIntegratorStep``), a ``step_event`` indicator calls
+  ``fmi2CompletedIntegratorStep`` / ``fmi3CompletedIntegratorStep`` at the end of every accepted solver
+  step; when the FMU asks to enter event mode there the event fires at that step end (the FMU only sees
+  step ends, so the solver's ``hmax`` bounds how late), and a request to terminate becomes an
   :class:`~phystwin.fmu.errors.FMUError`.
 
 How the compiled core calls the FMU
@@ -33,27 +36,35 @@ during a simulation or a filter step, and nothing is allocated.
 One evaluation per point: the first function asked at a point ``(t, x, u)`` sets the time, states and
 inputs and reads every derivative, output and indicator into the instance's cache
 (``fmi2SetTime``, ``fmi2SetContinuousStates``, ``fmi2SetReal``, ``fmi2GetDerivatives``, ``fmi2GetReal``,
-``fmi2GetEventIndicators``); the others at the same point read the cache. The resets of one event run
-the event iteration once. A right-hand side therefore costs one FMU evaluation, not one per state and
-output.
+``fmi2GetEventIndicators``; in FMI 3.0 ``fmi3SetTime``, ``fmi3SetContinuousStates``, ``fmi3SetFloat64``,
+``fmi3GetContinuousStateDerivatives``, ``fmi3GetFloat64``, ``fmi3GetEventIndicators``); the others at
+the same point read the cache. The resets of one event run the event iteration once. A right-hand side
+therefore costs one FMU evaluation, not one per state and output.
 
 The addresses, value references, unit factors and the cache's address travel in a hidden vector
 parameter ``fmu_handle`` (layout in :data:`HANDLE_SLOTS`), so the compiled model holds no
-process-specific constant and is cached on disk like any other. The instance is evaluated at whatever
-state the solver asks for (the FMU holds no integration state in model exchange), so sigma points and
-ensemble members need no FMU state copies.
+process-specific constant and is cached on disk like any other. The FMI version is a handle slot too:
+one compiled :func:`fmu_eval` serves both versions and branches where their calls differ
+(``fmi3SetFloat64`` and ``fmi3GetFloat64`` also take the number of values; ``fmi3UpdateDiscreteStates``
+returns six out-arguments instead of one ``fmi2EventInfo``; ``fmi3Boolean`` is a one-byte C ``bool``,
+``fmi2Boolean`` an ``int``). The instance is evaluated at whatever state the solver asks for (the FMU
+holds no integration state in model exchange), so sigma points and ensemble members need no FMU state
+copies.
 
-A call that returns ``fmi2Discard``, ``fmi2Error`` or ``fmi2Fatal`` makes the function return NaN (the
-solver then stops with its non-finite status) and records the status and the FMI function in the
-instance's status cells; :meth:`FMUModelExchange.check` turns that into the matching error of
-:mod:`phystwin.fmu.errors`.
+A call that returns ``fmi2Discard``, ``fmi2Error`` or ``fmi2Fatal`` (``fmi3Discard``, ... in FMI 3.0)
+makes the function return NaN (the solver then stops with its non-finite status) and records the status
+and the FMI function in the instance's status cells; :meth:`FMUModelExchange.check` turns that into the
+matching error of :mod:`phystwin.fmu.errors`.
 
-Limitations (said here rather than discovered): FMI 2.0 only (an FMI 3.0 FMU gets a clear error; run it
-as co-simulation); one FMU instance per component, so two systems built from one component share it
-(and its cache: not for concurrent use from several threads); FMU parameters are set once, before
-initialisation (``parameters=``), not estimated; the filters (UKF, EKF, EnKF) integrate between samples
-without events, so an FMU's discrete switching is not replayed inside a filter's prediction; the
-Jacobian of FMU relations is taken by finite differences.
+Limitations (said here rather than discovered): FMI 2.0 and FMI 3.0 only, and only FMUs with a
+ModelExchange interface (any other gets a clear error; run it as co-simulation, :mod:`phystwin.fmu.cosim`);
+in FMI 3.0 only scalar Float64 variables cross the boundary (array states, inputs or outputs are refused;
+Float32, integer, Boolean and clock inputs and outputs are not exposed) and clocks, Configuration Mode and
+nominals of continuous states are not used; one FMU instance per component, so two systems built from one
+component share it (and its cache: not for concurrent use from several threads); FMU parameters are set
+once, before initialisation (``parameters=``), not estimated; the filters (UKF, EKF, EnKF) integrate
+between samples without events, so an FMU's discrete switching is not replayed inside a filter's
+prediction; the Jacobian of FMU relations is taken by finite differences.
 """
 
 from __future__ import annotations
@@ -78,22 +89,47 @@ from phystwin.records.units import parse_unit
 
 __all__ = ["HANDLE_SLOTS", "FMUModelExchange", "fmu_component", "fmu_eval"]
 
-_FUNCTIONS = (
-    "fmi2SetTime",
-    "fmi2SetContinuousStates",
-    "fmi2GetDerivatives",
-    "fmi2SetReal",
-    "fmi2GetReal",
-    "fmi2GetEventIndicators",
-    "fmi2EnterEventMode",
-    "fmi2NewDiscreteStates",
-    "fmi2EnterContinuousTimeMode",
-    "fmi2GetContinuousStates",
-    "fmi2CompletedIntegratorStep",
-)
+_FUNCTIONS = {  # by FMI major version, in the order of their handle slots
+    2: (
+        "fmi2SetTime",
+        "fmi2SetContinuousStates",
+        "fmi2GetDerivatives",
+        "fmi2SetReal",
+        "fmi2GetReal",
+        "fmi2GetEventIndicators",
+        "fmi2EnterEventMode",
+        "fmi2NewDiscreteStates",
+        "fmi2EnterContinuousTimeMode",
+        "fmi2GetContinuousStates",
+        "fmi2CompletedIntegratorStep",
+    ),
+    3: (
+        "fmi3SetTime",
+        "fmi3SetContinuousStates",
+        "fmi3GetContinuousStateDerivatives",
+        "fmi3SetFloat64",
+        "fmi3GetFloat64",
+        "fmi3GetEventIndicators",
+        "fmi3EnterEventMode",
+        "fmi3UpdateDiscreteStates",
+        "fmi3EnterContinuousTimeMode",
+        "fmi3GetContinuousStates",
+        "fmi3CompletedIntegratorStep",
+    ),
+}
 HANDLE_SLOTS = (
     "instance",
-    *_FUNCTIONS,
+    "set_time",
+    "set_continuous_states",
+    "get_derivatives",
+    "set_float64",
+    "get_float64",
+    "get_event_indicators",
+    "enter_event_mode",
+    "update_discrete_states",
+    "enter_continuous_time_mode",
+    "get_continuous_states",
+    "completed_integrator_step",
     "status_cells",
     "memcpy",
     "cache",
@@ -104,11 +140,15 @@ HANDLE_SLOTS = (
     "nu",
     "ny",
     "n_indicators",
+    "fmi_version",
 )
-"""Fixed slots of ``fmu_handle``; then ``x_scale[nx]``, ``x_offset[nx]``, ``u_scale[nu]``, ``u_offset[nu]``,
-``y_scale[ny]``, ``y_offset[ny]``. ``cache``, ``u_vr``, ``y_vr`` and ``flags`` are addresses of arrays owned
-by :class:`FMUModelExchange` (float64 cache, uint32 value references of the inputs and outputs, int32
-scratch); addresses are exact in float64 (user-space addresses are below 2^48)."""
+"""Fixed slots of ``fmu_handle``: the instance, the addresses of the eleven FMI functions (``_FUNCTIONS`` of
+the FMU's version, in this order), ..., and ``fmi_version`` (2 or 3: selects the calling convention where
+the two versions differ). Then
+``x_scale[nx]``, ``x_offset[nx]``, ``u_scale[nu]``, ``u_offset[nu]``, ``y_scale[ny]``, ``y_offset[ny]``.
+``cache``, ``u_vr``, ``y_vr`` and ``flags`` are addresses of arrays owned by :class:`FMUModelExchange`
+(float64 cache, uint32 value references of the inputs and outputs, int32 scratch); addresses are exact in
+float64 (user-space addresses are below 2^48)."""
 _FIXED = len(HANDLE_SLOTS)
 _SLOT = {name: i for i, name in enumerate(HANDLE_SLOTS)}
 _SET_TIME, _SET_STATES, _GET_DER, _SET_REAL, _GET_REAL, _GET_IND = 1, 2, 3, 4, 5, 6
@@ -116,12 +156,14 @@ _ENTER_EVENT, _NEW_DISCRETE, _ENTER_CONT, _GET_STATES, _COMPLETED = 7, 8, 9, 10,
 _STATUS, _MEMCPY, _CACHE = _SLOT["status_cells"], _SLOT["memcpy"], _SLOT["cache"]
 _U_VR, _Y_VR, _FLAGS = _SLOT["u_vr"], _SLOT["y_vr"], _SLOT["flags"]
 _NX, _NU, _NY, _NG = _SLOT["nx"], _SLOT["nu"], _SLOT["ny"], _SLOT["n_indicators"]
+_VERSION = _SLOT["fmi_version"]
 _MAX_EVENT_ITERATIONS = 100
 _STATUS_TERMINATE = 6  # recorded when the FMU asks to terminate the simulation (not an FMI status)
 
 # Cache (float64 cells of FMUModelExchange.cache): a header, then
 #   evaluation key x[nx], u[nu] | its values der[nx], y[ny], g[ng] | reset key x[nx], u[nu] |
-#   post-event states x[nx] | scratch in FMU units x[nx], u[nu], and 4 cells for fmi2EventInfo
+#   post-event states x[nx] | scratch in FMU units x[nx], u[nu], and 4 cells for fmi2EventInfo (FMI 2.0)
+#   or the out-arguments of fmi3UpdateDiscreteStates (FMI 3.0)
 _C_VALID, _C_T, _C_NEXT_EVENT, _C_RESET_VALID, _C_RESET_T, _C_STEP_EVENT, _C_LAST_STEP = 0, 1, 2, 3, 4, 5, 6
 _C_HEADER = 7
 NO_TIME_EVENT = 1e300
@@ -158,8 +200,9 @@ def _store_key(c, at, t_cell, t, x, u, nx, nu):  # type: ignore[no-untyped-def]
 
 @njit
 def _set_point(h, c, t, x, u):  # type: ignore[no-untyped-def]
-    """``fmi2SetTime``, ``fmi2SetContinuousStates`` and ``fmi2SetReal`` of the inputs (converted from SI
-    into the cache's scratch cells); 0 or the failing function's slot (after :func:`_record`)."""
+    """``fmi2SetTime``, ``fmi2SetContinuousStates`` and ``fmi2SetReal`` (FMI 3.0: ``fmi3SetFloat64``) of the
+    inputs (converted from SI into the cache's scratch cells); 0 or the failing function's slot (after
+    :func:`_record`)."""
     inst = np.int64(h[0])
     nx, nu, ny, ng = np.int64(h[_NX]), np.int64(h[_NU]), np.int64(h[_NY]), np.int64(h[_NG])
     scratch = _C_HEADER + 4 * nx + 2 * nu + ny + ng
@@ -175,7 +218,11 @@ def _set_point(h, c, t, x, u):  # type: ignore[no-untyped-def]
     if nu > 0:
         for i in range(nu):
             c[scratch + nx + i] = (u[i] - h[_FIXED + 2 * nx + nu + i]) / h[_FIXED + 2 * nx + i]
-        st = c_call(np.int64(h[_SET_REAL]), (inst, np.int64(h[_U_VR]), nu, c[scratch + nx :].ctypes.data))
+        values = c[scratch + nx :].ctypes.data
+        if h[_VERSION] == 3.0:  # fmi3SetFloat64 takes the number of values too (arrays)
+            st = c_call(np.int64(h[_SET_REAL]), (inst, np.int64(h[_U_VR]), nu, values, nu))
+        else:
+            st = c_call(np.int64(h[_SET_REAL]), (inst, np.int64(h[_U_VR]), nu, values))
         if st > 1:
             return _record(h, st, _SET_REAL)
     return 0
@@ -202,7 +249,11 @@ def _evaluate(h, c, t, x, u):  # type: ignore[no-untyped-def]
         for i in range(nx):
             c[at + i] *= h[_FIXED + i]
     if ny > 0:
-        st = c_call(np.int64(h[_GET_REAL]), (inst, np.int64(h[_Y_VR]), ny, c[at + nx :].ctypes.data))
+        values = c[at + nx :].ctypes.data
+        if h[_VERSION] == 3.0:
+            st = c_call(np.int64(h[_GET_REAL]), (inst, np.int64(h[_Y_VR]), ny, values, ny))
+        else:
+            st = c_call(np.int64(h[_GET_REAL]), (inst, np.int64(h[_Y_VR]), ny, values))
         if st > 1:
             return _record(h, st, _GET_REAL)
         ys = _FIXED + 2 * nx + 2 * nu
@@ -221,22 +272,33 @@ def _evaluate(h, c, t, x, u):  # type: ignore[no-untyped-def]
 def _step_indicator(h, c, t, x, u):  # type: ignore[no-untyped-def]
     """Indicator of a step event: at the first evaluation past the last completed step's time (the end
     of an accepted solver step) call ``fmi2CompletedIntegratorStep``; +1 from the step end on if the FMU
-    asked to enter event mode there, else -1 (so the root finder converges to the step end)."""
+    asked to enter event mode there, else -1 (so the root finder converges to the step end).
+
+    The two out-arguments (enter event mode, terminate) go to the instance's 8-byte flag cells: two
+    ``fmi2Boolean`` (int32) in FMI 2.0, two ``fmi3Boolean`` (C ``bool``, one byte) in FMI 3.0."""
     if t > c[_C_LAST_STEP]:
         c[_C_VALID] = 0.0
         if _set_point(h, c, t, x, u) != 0:
             return np.nan
         flags = np.int64(h[_FLAGS])
-        st = c_call(np.int64(h[_COMPLETED]), (np.int64(h[0]), 1, flags, flags + 4))
+        if h[_VERSION] == 3.0:
+            b = float64_array_at(flags, 1).view(np.uint8)
+            b[0] = 0
+            b[1] = 0
+            st = c_call(np.int64(h[_COMPLETED]), (np.int64(h[0]), 1, flags, flags + 1))
+            enter, terminate = b[0] != 0, b[1] != 0
+        else:
+            st = c_call(np.int64(h[_COMPLETED]), (np.int64(h[0]), 1, flags, flags + 4))
+            f = float64_array_at(flags, 1).view(np.int32)
+            enter, terminate = f[0] != 0, f[1] != 0
         if st > 1:
             _record(h, st, _COMPLETED)
             return np.nan
-        f = float64_array_at(flags, 1).view(np.int32)
-        if f[1] != 0:
+        if terminate:
             _record(h, _STATUS_TERMINATE, _COMPLETED)
             return np.nan
         c[_C_LAST_STEP] = t
-        if f[0] != 0:
+        if enter:
             c[_C_STEP_EVENT] = t
     if c[_C_STEP_EVENT] == c[_C_STEP_EVENT] and t >= c[_C_STEP_EVENT]:
         return 1.0
@@ -245,9 +307,10 @@ def _step_indicator(h, c, t, x, u):  # type: ignore[no-untyped-def]
 
 @njit
 def _event_iteration(h, c, t, x, u):  # type: ignore[no-untyped-def]
-    """Event mode at ``(t, x, u)``: ``fmi2NewDiscreteStates`` until settled, back to continuous time,
-    the re-initialised states (SI) into the cache's post-event cells. Cached by its key, so the resets
-    of every state of one event run the iteration once. Returns 0 or the failing slot."""
+    """Event mode at ``(t, x, u)``: ``fmi2NewDiscreteStates`` (FMI 3.0: ``fmi3UpdateDiscreteStates``) until
+    settled, back to continuous time, the re-initialised states (SI) into the cache's post-event cells.
+    Cached by its key, so the resets of every state of one event run the iteration once. Returns 0 or the
+    failing slot."""
     nx, nu, ny, ng = np.int64(h[_NX]), np.int64(h[_NU]), np.int64(h[_NY]), np.int64(h[_NG])
     key = _C_HEADER + 2 * nx + nu + ny + ng
     if c[_C_RESET_VALID] == 1.0 and _same_key(c, key, _C_RESET_T, t, x, u, nx, nu):
@@ -261,19 +324,33 @@ def _event_iteration(h, c, t, x, u):  # type: ignore[no-untyped-def]
     st = c_call(np.int64(h[_ENTER_EVENT]), (inst,))
     if st > 1:
         return _record(h, st, _ENTER_EVENT)
-    at = key + 3 * nx + 2 * nu  # fmi2EventInfo: 5 fmi2Booleans (int32), padding, fmi2Real nextEventTime
+    # FMI 2.0: one fmi2EventInfo (5 fmi2Booleans (int32), padding, fmi2Real nextEventTime in info[3]);
+    # FMI 3.0: six out-arguments, the 5 fmi3Booleans (one byte each) in info[0], nextEventTime in info[1]
+    at = key + 3 * nx + 2 * nu
     info = c[at : at + 4]
     flags = info.view(np.int32)
+    bools = info.view(np.uint8)
+    p = info.ctypes.data
+    fmi3 = h[_VERSION] == 3.0
     for _ in range(_MAX_EVENT_ITERATIONS):
-        flags[0] = 0
-        st = c_call(np.int64(h[_NEW_DISCRETE]), (inst, info.ctypes.data))
+        if fmi3:
+            info[0] = 0.0  # all five flags false
+            st = c_call(np.int64(h[_NEW_DISCRETE]), (inst, p, p + 1, p + 2, p + 3, p + 4, p + 8))
+            again, terminate = bools[0] != 0, bools[1] != 0
+        else:
+            flags[0] = 0
+            st = c_call(np.int64(h[_NEW_DISCRETE]), (inst, p))
+            again, terminate = flags[0] != 0, flags[1] != 0
         if st > 1:
             return _record(h, st, _NEW_DISCRETE)
-        if flags[1] != 0:
+        if terminate:
             return _record(h, _STATUS_TERMINATE, _NEW_DISCRETE)
-        if flags[0] == 0:
+        if not again:
             break
-    c[_C_NEXT_EVENT] = info[3] if flags[4] != 0 else NO_TIME_EVENT
+    if fmi3:
+        c[_C_NEXT_EVENT] = info[1] if bools[4] != 0 else NO_TIME_EVENT
+    else:
+        c[_C_NEXT_EVENT] = info[3] if flags[4] != 0 else NO_TIME_EVENT
     c[_C_STEP_EVENT] = np.nan
     st = c_call(np.int64(h[_ENTER_CONT]), (inst,))
     if st > 1:
@@ -339,7 +416,8 @@ def _record(h, status, fn):  # type: ignore[no-untyped-def]
 
 # ----------------------------------------------------------------------------------------- Python side
 _IDENT_BAD = re.compile(r"[^A-Za-z0-9_]")
-_FMI_STATUS = {2: "fmi2Discard", 3: "fmi2Error", 4: "fmi2Fatal", 5: "fmi2Pending"}
+_FMI_STATUS = {2: "Discard", 3: "Error", 4: "Fatal", 5: "Pending"}  # fmi2Discard, fmi3Discard, ...
+_FLOAT_TYPES = frozenset({"Real", "Float64"})  # the FMI 2.0 / 3.0 type of the values that cross the boundary
 _LIVE: list[FMUModelExchange] = []  # compiled models hold raw addresses: instances live for the process
 
 
@@ -366,7 +444,8 @@ def _si_unit(var: FMUVariable) -> tuple[str, float, float]:
 
 
 class FMUModelExchange:
-    """One instantiated FMI 2.0 model-exchange FMU in continuous-time mode (see the module docstring).
+    """One instantiated FMI 2.0 or FMI 3.0 model-exchange FMU in continuous-time mode (see the module
+    docstring).
 
     Parameters
     ----------
@@ -376,9 +455,9 @@ class FMUModelExchange:
         FMI instance name.
     parameters : mapping, optional
         FMU parameter values by FMU variable name, in SI (converted to the FMU's units), set before
-        initialisation.
+        initialisation; Real (FMI 2.0) or Float64 (FMI 3.0) parameters.
     start_time : float
-        ``fmi2SetupExperiment`` start time [s].
+        Start time [s] (``fmi2SetupExperiment``, ``fmi3EnterInitializationMode``).
     """
 
     def __init__(
@@ -388,60 +467,49 @@ class FMUModelExchange:
         parameters: Mapping[str, float] | None = None,
         start_time: float = 0.0,
     ) -> None:
-        from fmpy.fmi2 import FMU2Model
-
         desc = read_description(fmu_path)
-        if desc.fmi_version.split(".")[0] != "2":
+        version = int(desc.fmi_version.split(".")[0])
+        if version not in _FUNCTIONS:  # pragma: no cover - read_description accepts FMI 2.0 and 3.0 only
+            raise ValueError(f"{desc.path.name}: FMI {desc.fmi_version} is not supported (FMI 2.0 or 3.0)")
+        me = next((i for i in desc.interfaces if i.kind == "ModelExchange"), None)
+        if not desc.supports_model_exchange or me is None:
             raise ValueError(
-                f"{desc.path.name}: model exchange inside the compiled core supports FMI 2.0, this FMU is "
-                f"FMI {desc.fmi_version}; run it as co-simulation (phystwin.fmu.cosim)"
+                f"{desc.path.name}: this FMI {desc.fmi_version} FMU has no ModelExchange interface "
+                "(co-simulation only: run it with phystwin.fmu.cosim)"
             )
-        if not desc.supports_model_exchange:
-            raise ValueError(f"{desc.path.name}: the FMU has no ModelExchange interface (co-simulation only)")
         self.description: FMUDescription = desc
+        self.fmi_version = version
+        """FMI major version, 2 or 3."""
         self.sha256 = desc.sha256
+        self.states = [desc.variable(p.state) for p in desc.states]
+        self.inputs = [desc.variable(n) for n in desc.inputs if desc.variable(n).type in _FLOAT_TYPES]
+        state_names = {v.name for v in self.states}
+        self.outputs = [
+            desc.variable(n) for n in desc.outputs if desc.variable(n).type in _FLOAT_TYPES and n not in state_names
+        ]
+        if version == 3:
+            _refuse_arrays(desc, [*self.states, *self.inputs, *self.outputs])
         self._dir = Path(tempfile.mkdtemp(prefix="phystwin_fmu_"))
-        unzipped = safe_extract(desc.path, self._dir)
-        self._fmu = FMU2Model(
-            guid=desc.guid,
-            unzipDirectory=str(unzipped),
-            modelIdentifier=desc.model_identifiers["ModelExchange"],
-            instanceName=instance_name,
-        )
-        self._fmu.instantiate()
-        self._fmu.setupExperiment(startTime=start_time)
-        for name, value in (parameters or {}).items():
-            var = desc.variable(name)
-            if var.causality != "parameter" or not var.is_real:
-                raise ValueError(f"{desc.model_name}: {name!r} is not a Real parameter ({var.causality} {var.type})")
-            _, scale, offset = _si_unit(var)
-            self._fmu.setReal([var.value_reference], [(float(value) - offset) / scale])
-        self._fmu.enterInitializationMode()
-        self._fmu.exitInitializationMode()
-        info = self._fmu.newDiscreteStates()
-        for _ in range(_MAX_EVENT_ITERATIONS):
-            if not info[0]:
-                break
-            info = self._fmu.newDiscreteStates()
-        if info[1]:
-            raise ValueError(f"{desc.model_name}: the FMU asked to terminate during initialisation")
-        self._fmu.enterContinuousTimeMode()
+        try:
+            info = self._initialise(Path(safe_extract(desc.path, self._dir)), instance_name, parameters, start_time)
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
         self.first_time_event = float(info[5]) if info[4] else None
         """``nextEventTime`` after initialisation (None: no time event scheduled)."""
-        self.states = [desc.variable(p.state) for p in desc.states]
-        self.inputs = [desc.variable(n) for n in desc.inputs if desc.variable(n).is_real]
-        state_names = {v.name for v in self.states}
-        self.outputs = [desc.variable(n) for n in desc.outputs if desc.variable(n).is_real and n not in state_names]
         self.status_cells = np.zeros(2, np.int64)
         ng = desc.n_event_indicators
         self.cache = np.zeros(cache_size(len(self.states), len(self.inputs), len(self.outputs), ng))
         self.cache[_C_NEXT_EVENT] = NO_TIME_EVENT if self.first_time_event is None else self.first_time_event
         self.cache[_C_STEP_EVENT] = np.nan
         self.cache[_C_LAST_STEP] = -np.inf
-        me = next((i for i in desc.interfaces if i.kind == "ModelExchange"), None)
-        self.needs_step_completion = not (me is not None and me.completed_integrator_step_not_needed)
-        """True unless the FMU declares ``completedIntegratorStepNotNeeded``: a step event then calls
-        ``fmi2CompletedIntegratorStep`` at the end of every accepted solver step."""
+        if version == 3:
+            self.needs_step_completion = me.needs_completed_integrator_step
+        else:
+            self.needs_step_completion = not me.completed_integrator_step_not_needed
+        """True when the FMU needs ``fmi2CompletedIntegratorStep`` / ``fmi3CompletedIntegratorStep`` (FMI 2.0:
+        unless it declares ``completedIntegratorStepNotNeeded``; FMI 3.0: if it declares
+        ``needsCompletedIntegratorStep``): a step event then calls it at the end of every accepted solver step."""
         self.has_time_events = ng > 0 or self.first_time_event is not None
         """A time-event indicator is added when the FMU can schedule time events: it scheduled one at
         initialisation, or it has state events (whose event iterations may schedule one)."""
@@ -457,6 +525,55 @@ class FMUModelExchange:
         }
         _LIVE.append(self)
 
+    def _initialise(
+        self, unzipped: Path, instance_name: str, parameters: Mapping[str, float] | None, start_time: float
+    ) -> tuple[Any, ...]:
+        """Instantiate with fmpy, set ``parameters``, initialise, settle the initial event iteration and
+        enter continuous-time mode; returns the last event-iteration flags (``nextEventTimeDefined`` at
+        index 4, ``nextEventTime`` at 5, the same in both fmpy versions of the call)."""
+        desc = self.description
+        fmi3 = self.fmi_version == 3
+        kwargs = {
+            "guid": desc.guid,
+            "unzipDirectory": str(unzipped),
+            "modelIdentifier": desc.model_identifiers["ModelExchange"],
+            "instanceName": instance_name,
+        }
+        if fmi3:
+            from fmpy.fmi3 import FMU3Model
+
+            self._fmu: Any = FMU3Model(**kwargs)
+            self._fmu.instantiate()
+        else:
+            from fmpy.fmi2 import FMU2Model
+
+            self._fmu = FMU2Model(**kwargs)
+            self._fmu.instantiate()
+            self._fmu.setupExperiment(startTime=start_time)
+        for name, value in (parameters or {}).items():
+            var = desc.variable(name)
+            if var.causality != "parameter" or var.type not in _FLOAT_TYPES:
+                kind = "Float64" if fmi3 else "Real"
+                raise ValueError(f"{desc.model_name}: {name!r} is not a {kind} parameter ({var.causality} {var.type})")
+            _, scale, offset = _si_unit(var)
+            set_value = self._fmu.setFloat64 if fmi3 else self._fmu.setReal
+            set_value([var.value_reference], [(float(value) - offset) / scale])
+        if fmi3:
+            self._fmu.enterInitializationMode(startTime=start_time)
+        else:
+            self._fmu.enterInitializationMode()
+        self._fmu.exitInitializationMode()
+        update = self._fmu.updateDiscreteStates if fmi3 else self._fmu.newDiscreteStates
+        info: tuple[Any, ...] = update()
+        for _ in range(_MAX_EVENT_ITERATIONS):
+            if not info[0]:
+                break
+            info = update()
+        if info[1]:
+            raise ValueError(f"{desc.model_name}: the FMU asked to terminate during initialisation")
+        self._fmu.enterContinuousTimeMode()
+        return info
+
     def _build_handle(self) -> np.ndarray:
         dll = self._fmu.dll
         libc = ctypes.CDLL(None)
@@ -465,7 +582,7 @@ class FMUModelExchange:
         ys = [_si_unit(v) for v in self.outputs]
         h = [
             float(self._fmu.component or 0),
-            *(float(function_address(dll, f)) for f in _FUNCTIONS),
+            *(float(function_address(dll, f)) for f in _FUNCTIONS[self.fmi_version]),
             float(self.status_cells.ctypes.data),
             float(function_address(libc, "memcpy")),
             float(self.cache.ctypes.data),
@@ -476,6 +593,7 @@ class FMUModelExchange:
             float(len(self.inputs)),
             float(len(self.outputs)),
             float(self.description.n_event_indicators),
+            float(self.fmi_version),
             *(s for _, s, _ in xs),
             *(o for _, _, o in xs),
             *(s for _, s, _ in us),
@@ -494,11 +612,13 @@ class FMUModelExchange:
             return
         self.status_cells[:] = 0
         self.invalidate()
-        name = _FUNCTIONS[fn - 1] if 1 <= fn <= len(_FUNCTIONS) else "?"
+        functions = _FUNCTIONS[self.fmi_version]
+        name = functions[fn - 1] if 1 <= fn <= len(functions) else "?"
         when = "" if t is None else f" near t = {t:.9g} s"
         if status == _STATUS_TERMINATE:
             raise FMUError(f"FMU {self.description.model_name!r} asked to terminate the simulation ({name}){when}")
-        msg = f"FMU {self.description.model_name!r}: {name} returned {_FMI_STATUS.get(status, status)}{when}"
+        label = f"fmi{self.fmi_version}{_FMI_STATUS[status]}" if status in _FMI_STATUS else str(status)
+        msg = f"FMU {self.description.model_name!r}: {name} returned {label}{when}"
         cls = {2: FMUDiscard, 3: FMUCallError, 4: FMUFatal}.get(status, FMUError)
         raise cls(msg)
 
@@ -518,6 +638,17 @@ class FMUModelExchange:
             self._fmu.terminate()
             self._fmu.freeInstance()
             shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _refuse_arrays(desc: FMUDescription, variables: list[FMUVariable]) -> None:
+    """FMI 3.0 array variables cross the boundary as scalars nowhere here: refuse them by name."""
+    from fmpy import read_model_description
+
+    md = read_model_description(str(desc.path), validate=False)
+    arrays = {str(v.name) for v in md.modelVariables if getattr(v, "dimensions", None)}
+    used = [v.name for v in variables if v.name in arrays]
+    if used:
+        raise ValueError(f"{desc.model_name}: array variables are not supported in model exchange ({', '.join(used)})")
 
 
 def fmu_component(
