@@ -37,6 +37,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_rhs.py
 	$(PY) benchmarks/bench_startup.py
 	$(PY) benchmarks/bench_estimation.py --repeats 5
+	$(PY) benchmarks/bench_fmu_me.py --repeats 5
+	$(PY) benchmarks/bench_fmu_cosim.py --repeats 7
+	$(PY) benchmarks/bench_live.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
