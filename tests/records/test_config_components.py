@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -49,6 +50,9 @@ def test_example_runs_the_fmu_in_the_twin_and_records_its_hash(tmp_path: Path) -
     assert entry["component"] == "coupling"
     assert entry["sha256"] == sha256_file(build_fmu("dc_load"))
     assert entry["fmi_version"] == "2.0" and entry["model_name"] == "dc_load"
+    with h5py.File(out, "r") as f:  # the FMU's function addresses are process data, not a parameter of the run
+        assert "coupling.k_c" not in f["parameters"] and not any("fmu_handle" in k for k in f["parameters"])
+        assert "rotor.J" in f["parameters"]
     sim = record.stream("simulation")
     assert "coupling.w_l" in sim.signals  # the FMU's states are the twin's states
     w, w_load = sim.signals["speed"].values, sim.signals["load_speed"].values
@@ -109,3 +113,18 @@ def test_schema_errors_name_the_key() -> None:
     problems = dict(info.value.problems)
     assert "64 hexadecimal digits" in problems["components.x.sha256"]
     assert "did you mean 'connect'" in problems["components.x.conect"]
+
+
+def test_the_fmu_handle_cannot_be_set_from_a_config(dc_load: Path) -> None:
+    """The hidden parameter holding the FMU's function addresses is refused by name: a value from a file
+    would send compiled code to a stale address."""
+    from phystwin.records.resolve import load_model, resolve
+
+    text = COMPONENT.format(fmu=dc_load, extra="") + '\n[parameters]\n"coupling.fmu_handle" = 1.0\n'
+    config = parse_config(text)
+    with pytest.raises(ConfigError) as info:
+        resolve(config, load_model(config))
+    problems = dict(info.value.problems)
+    assert problems['parameters."coupling.fmu_handle"'] == (
+        "an internal parameter (the FMU's function addresses) cannot be set"
+    )

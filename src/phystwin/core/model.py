@@ -15,6 +15,16 @@ from typing import Any
 
 import numpy as np
 
+INTERNAL_PARAMETERS = frozenset({"fmu_handle"})
+"""Parameter names (the last part of the full name) that carry process-specific data rather than
+physics, e.g. the FMU function addresses of :mod:`phystwin.fmu.me`: configs cannot set them and records
+do not store them."""
+
+
+def is_internal_parameter(name: str) -> bool:
+    """True for a parameter such as ``coupling.fmu_handle`` (see :data:`INTERNAL_PARAMETERS`)."""
+    return name.rsplit(".", 1)[-1] in INTERNAL_PARAMETERS
+
 
 @dataclass(frozen=True)
 class Signal:

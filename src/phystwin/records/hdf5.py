@@ -40,7 +40,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from phystwin.core.model import Layout, Model
+from phystwin.core.model import Layout, Model, is_internal_parameter
 from phystwin.core.trajectory import Trajectory
 
 FORMAT = "phystwin-record"
@@ -182,6 +182,8 @@ def _json(obj: Any) -> str:
 def _write_parameters(f: h5py.File, layout: Layout, p: np.ndarray) -> None:
     grp = f.create_group("parameters", track_order=True)
     for sig, h5name in zip(layout.parameters, h5_names([s.name for s in layout.parameters]), strict=True):
+        if is_internal_parameter(sig.name):  # process addresses, not physics
+            continue
         value = p[layout.param_slice(sig.name)]
         ds = grp.create_dataset(h5name, data=value[0] if sig.size == 1 else value)
         ds.attrs["name"] = sig.name

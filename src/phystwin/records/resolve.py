@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from phystwin.core.inputs import InputSignal
-from phystwin.core.model import Model, Signal
+from phystwin.core.model import Model, Signal, is_internal_parameter
 from phystwin.core.options import RK4, DormandPrince, Rodas, Solver
 from phystwin.core.simulation import simulate
 from phystwin.core.trajectory import Trajectory
@@ -145,6 +145,9 @@ class _Checker:
         for name, q in self.config.parameters.items():
             spec = self.lookup("parameters", name)
             if spec is None:
+                continue
+            if is_internal_parameter(name):
+                self.add(("parameters", name), "an internal parameter (the FMU's function addresses) cannot be set")
                 continue
             try:
                 v = to_si(q, spec.unit, f"parameter {name!r}")
