@@ -55,14 +55,15 @@ import struct
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import can
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from phystwin.estimation.types import Measurement
-from phystwin.hil.link import Arrival, BadInputLog, BenchLink, Command, LinkError, LinkStats, QueueBuffer, TwinLink
+from phystwin.hil._link_common import parse_options, stream_width
+from phystwin.hil.link import Arrival, BenchLink, Command, LinkEnd, LinkError, QueueBuffer, TwinLink
 from phystwin.hil.packets import (
     HEADER,
     PacketError,
@@ -96,6 +97,7 @@ _MAX_EXT_ID = 0x1FFF_FFFF
 _RECV_TIMEOUT = 0.05  # s, the receive thread checks its stop flag at least this often
 _BATCH = 10_000  # frames read per poll_commands call at most (bounded work per call)
 _N_VALUES = struct.Struct("<H")  # n, at offset 20 of the header
+_Item = TypeVar("_Item", Measurement, Command)
 
 
 class CanOptions(BaseModel):
@@ -121,15 +123,7 @@ class CanOptions(BaseModel):
 
 
 def _options(options: Mapping[str, Any]) -> CanOptions:
-    try:
-        return CanOptions.model_validate(dict(options))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(table)'}: "
-            + ("unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, "))
-            for err in exc.errors()
-        )
-        raise LinkError(f"[transport.can]: {problems}") from None
+    return parse_options(CanOptions, options, "can", terse=True)
 
 
 def _check_ids(streams: tuple[str, ...], actuators: tuple[str, ...], opts: CanOptions) -> None:
@@ -216,8 +210,8 @@ def _open_bus(url: urllib.parse.SplitResult, opts: CanOptions) -> can.BusABC:
         raise LinkError(f"{url.geturl()}: cannot open CAN bus ({type(exc).__name__}: {exc})") from None
 
 
-class _CanEnd:
-    """What both ends share: the bus, the id ranges and sending."""
+class _CanEnd(LinkEnd):
+    """What both ends share: the bus, the id ranges, sending and the decoding of received frames."""
 
     def __init__(
         self, url: urllib.parse.SplitResult, streams: tuple[str, ...], actuators: tuple[str, ...], opts: CanOptions
@@ -225,12 +219,9 @@ class _CanEnd:
         if len(set(streams)) != len(streams) or len(set(actuators)) != len(actuators):
             raise LinkError(f"{url.geturl()}: stream and actuator names must be unique")
         _check_ids(tuple(streams), tuple(actuators), opts)
-        self.streams = tuple(streams)
-        self.actuators = tuple(actuators)
-        self.options = opts
-        self.stats = LinkStats()
         self._url = url.geturl()
-        self._bad = BadInputLog(self.stats, f"can {self._url}")
+        self._open_end(streams, actuators, f"can {self._url}")
+        self.options = opts
         self._send_failures = 0
         self._closed = False
         self._bus = _open_bus(url, opts)
@@ -252,6 +243,30 @@ class _CanEnd:
             self._send_failures += 1
             if self._send_failures == 1 or self._send_failures % 1000 == 0:
                 log.warning("%s: send failed (%s), %d so far", self._url, exc, self._send_failures)
+
+    def _encode(
+        self,
+        item: _Item,
+        kind: str,
+        name: str,
+        names: tuple[str, ...],
+        encode: Callable[[_Item, tuple[str, ...]], bytes],
+    ) -> tuple[int, bytes] | None:
+        """``(id offset, packet)`` of an outgoing measurement or command, or None.
+
+        None, counted in ``stats.send_errors``, when the link is closed or ``item`` cannot be sent:
+        its ``kind`` (``"stream"``, ``"actuator"``) ``name`` is not one of ``names``, or ``encode``
+        refuses it (also logged as an unknown name).
+        """
+        if self._closed:
+            self.stats.count("send_errors")
+            return None
+        try:
+            return names.index(name), encode(item, names)
+        except ValueError:
+            self.stats.count("send_errors")
+            log.warning("%s: no %s %r (known: %s)", self._url, kind, name, ", ".join(names))
+            return None
 
     def _in_range(self, msg: can.Message, base: int, n: int) -> int | None:
         """The id offset of ``msg`` in ``[base, base + n)``, or None for a frame of another node."""
@@ -278,6 +293,36 @@ class _CanEnd:
             self._bad(exc.reason, data)
             return None
 
+    def _decode(
+        self,
+        msg: can.Message,
+        base: int,
+        names: tuple[str, ...],
+        decode: Callable[[bytes, tuple[str, ...]], _Item],
+        name_of: Callable[[_Item], str],
+    ) -> _Item | None:
+        """The measurement or command a frame carries, or None.
+
+        None, uncounted, for a frame outside ``[base, base + len(names))`` (another node's); None,
+        counted bad, for a frame of that range whose packet does not decode with ``decode`` or whose
+        stream (actuator) ``name_of`` the decoded item does not match the arbitration id.
+        """
+        offset = self._in_range(msg, base, len(names))
+        if offset is None:
+            return None
+        packet = self._packet(msg)
+        if packet is None:
+            return None
+        try:
+            item = decode(packet, names)
+        except PacketError as exc:
+            self._bad(exc.reason, packet)
+            return None
+        if name_of(item) != names[offset]:
+            self._bad("id", packet)
+            return None
+        return item
+
     def _shutdown_bus(self) -> None:
         try:
             self._bus.shutdown()
@@ -296,13 +341,12 @@ class CanTwinLink(_CanEnd, TwinLink):
         self, url: urllib.parse.SplitResult, streams: tuple[str, ...], actuators: tuple[str, ...], opts: CanOptions
     ) -> None:
         super().__init__(url, streams, actuators, opts)
-        self._buffer = QueueBuffer(self.stats)
+        self._buffer = QueueBuffer(self.stats, count_received="on_drain")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._receive_loop, name=f"can-rx {self._url}", daemon=True)
         self._thread.start()
 
     def _receive_loop(self) -> None:
-        base, n = self.options.measurement_base_id, len(self.streams)
         errors = 0
         while not self._stop.is_set():
             try:
@@ -318,45 +362,20 @@ class CanTwinLink(_CanEnd, TwinLink):
             if msg is None:
                 continue
             try:
-                self._take(msg, base, n)
+                meas = self._decode(msg, self.options.measurement_base_id, self.streams, decode_measurement, _sensor)
+                if meas is not None:
+                    self._buffer.put(Arrival(meas, time.monotonic()))
             except Exception as exc:  # never let one frame end the receive thread
                 self._bad("error", f"{type(exc).__name__}: {exc}")
 
-    def _take(self, msg: can.Message, base: int, n: int) -> None:
-        offset = self._in_range(msg, base, n)
-        if offset is None:
-            return
-        packet = self._packet(msg)
-        if packet is None:
-            return
-        try:
-            meas = decode_measurement(packet, self.streams)
-        except PacketError as exc:
-            self._bad(exc.reason, packet)
-            return
-        if meas.sensor != self.streams[offset]:
-            self._bad("id", packet)
-            return
-        self._buffer.put(Arrival(meas, time.monotonic()))
-
     def poll(self, timeout: float) -> list[Arrival]:
-        out = self._buffer.drain(max(0.0, timeout))
-        if out:
-            self.stats.count("received", len(out))
-        return out
+        return self._buffer.drain(timeout)
 
     def send_command(self, command: Command) -> None:
-        if self._closed:
-            self.stats.count("send_errors")
-            return
-        try:
-            aid = self.actuators.index(command.actuator)
-            packet = encode_command(command, self.actuators)
-        except ValueError:
-            self.stats.count("send_errors")
-            log.warning("%s: no actuator %r (known: %s)", self._url, command.actuator, ", ".join(self.actuators))
-            return
-        self._send(self.options.command_base_id + aid, packet)
+        encoded = self._encode(command, "actuator", command.actuator, self.actuators, encode_command)
+        if encoded is not None:
+            aid, packet = encoded
+            self._send(self.options.command_base_id + aid, packet)
 
     def close(self) -> None:
         if self._closed:
@@ -371,16 +390,10 @@ class CanBenchLink(_CanEnd, BenchLink):
     """The bench's end of a CAN link: measurements onto the bus, commands from it."""
 
     def publish(self, measurement: Measurement) -> None:
-        if self._closed:
-            self.stats.count("send_errors")
+        encoded = self._encode(measurement, "stream", measurement.sensor, self.streams, encode_measurement)
+        if encoded is None:
             return
-        try:
-            sid = self.streams.index(measurement.sensor)
-            packet = encode_measurement(measurement, self.streams)
-        except ValueError:
-            self.stats.count("send_errors")
-            log.warning("%s: no stream %r (known: %s)", self._url, measurement.sensor, ", ".join(self.streams))
-            return
+        sid, packet = encoded
         if len(packet) > MAX_FD_BYTES:
             self.stats.count("send_errors")
             log.warning(
@@ -397,7 +410,6 @@ class CanBenchLink(_CanEnd, BenchLink):
         out: list[Command] = []
         if self._closed:
             return out
-        base, n = self.options.command_base_id, len(self.actuators)
         for _ in range(_BATCH):
             try:
                 msg = self._bus.recv(timeout=0.0)
@@ -406,21 +418,9 @@ class CanBenchLink(_CanEnd, BenchLink):
                 break
             if msg is None:
                 break
-            offset = self._in_range(msg, base, n)
-            if offset is None:
-                continue
-            packet = self._packet(msg)
-            if packet is None:
-                continue
-            try:
-                cmd = decode_command(packet, self.actuators)
-            except PacketError as exc:
-                self._bad(exc.reason, packet)
-                continue
-            if cmd.actuator != self.actuators[offset]:
-                self._bad("id", packet)
-                continue
-            out.append(cmd)
+            cmd = self._decode(msg, self.options.command_base_id, self.actuators, decode_command, _actuator)
+            if cmd is not None:
+                out.append(cmd)
         if out:
             self.stats.count("received", len(out))
         return out
@@ -476,6 +476,13 @@ def bench_link(
 
 
 def _widths(streams: tuple[str, ...], stream_widths: Mapping[str, int] | None) -> dict[str, int]:
-    """Widths of the streams: given ones, else the number of ``+``-joined names (``"current+speed"`` -> 2)."""
-    given = dict(stream_widths or {})
-    return {name: int(given.get(name, len(name.split("+")))) for name in streams}
+    """Widths of the streams (:func:`~phystwin.hil._link_common.stream_width`)."""
+    return {name: stream_width(name, stream_widths) for name in streams}
+
+
+def _sensor(meas: Measurement) -> str:
+    return meas.sensor
+
+
+def _actuator(cmd: Command) -> str:
+    return cmd.actuator

@@ -30,11 +30,22 @@ import time
 from abc import ABC, abstractmethod
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, Self
 
 from phystwin.estimation.types import Measurement
 
-__all__ = ["Arrival", "BadInputLog", "BenchLink", "Command", "LinkError", "LinkStats", "QueueBuffer", "TwinLink"]
+__all__ = [
+    "Arrival",
+    "BadInputLog",
+    "BenchLink",
+    "Command",
+    "CommandQueue",
+    "LinkEnd",
+    "LinkError",
+    "LinkStats",
+    "QueueBuffer",
+    "TwinLink",
+]
 
 log = logging.getLogger("phystwin.hil")
 
@@ -141,11 +152,42 @@ class BadInputLog:
             log.warning("%s: bad input (%s), %d so far%s", self.source, reason, n, head)
 
 
-class TwinLink(ABC):
-    """The twin's end: measurements in, commands out. Use as a context manager."""
+class LinkEnd(ABC):
+    """What both ends of every transport share: names, counters and closing as a context manager."""
 
     streams: tuple[str, ...]
+    actuators: tuple[str, ...]
     stats: LinkStats
+    _bad: BadInputLog
+
+    def _open_end(self, streams: tuple[str, ...], actuators: tuple[str, ...], source: str) -> None:
+        """Set ``streams`` and ``actuators`` (as tuples), fresh ``stats`` and the bad-input log ``_bad``.
+
+        Parameters
+        ----------
+        streams, actuators : tuple of str
+            Stream and actuator names of the link.
+        source : str
+            How log lines about rejected input name this end (e.g. ``"udp bench -> 127.0.0.1:5005"``).
+        """
+        self.streams = tuple(streams)
+        self.actuators = tuple(actuators)
+        self.stats = LinkStats()
+        self._bad = BadInputLog(self.stats, source)
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release sockets, threads and connections; idempotent."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class TwinLink(LinkEnd):
+    """The twin's end: measurements in, commands out. Use as a context manager."""
 
     @abstractmethod
     def poll(self, timeout: float) -> list[Arrival]:
@@ -158,22 +200,9 @@ class TwinLink(ABC):
     def send_command(self, command: Command) -> None:
         """Send one command to the bench (counted in ``stats.sent``; failures in ``send_errors``)."""
 
-    @abstractmethod
-    def close(self) -> None:
-        """Release sockets, threads and connections; idempotent."""
 
-    def __enter__(self) -> TwinLink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class BenchLink(ABC):
+class BenchLink(LinkEnd):
     """The bench's end: measurements out, commands in. Use as a context manager."""
-
-    streams: tuple[str, ...]
-    stats: LinkStats
 
     @abstractmethod
     def publish(self, measurement: Measurement) -> None:
@@ -183,29 +212,24 @@ class BenchLink(ABC):
     def poll_commands(self) -> list[Command]:
         """Commands received since the last call (non-blocking)."""
 
-    @abstractmethod
-    def close(self) -> None:
-        """Release sockets, threads and connections; idempotent."""
-
-    def __enter__(self) -> BenchLink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 class QueueBuffer:
     """Thread-safe bounded queue of arrivals for transports whose client delivers on its own thread.
 
     When full, the oldest arrival is dropped and counted as ``bad`` with reason ``overflow`` (memory
-    stays bounded whatever the sender does).
+    stays bounded whatever the sender does). With ``count_received`` the queue also counts the
+    arrivals in ``stats.received``: ``"on_put"`` as each one is queued (dropped ones included),
+    ``"on_drain"`` as they are handed to the twin; ``None`` leaves that count to the caller.
     """
 
-    def __init__(self, stats: LinkStats, maxlen: int = 100_000) -> None:
+    def __init__(
+        self, stats: LinkStats, maxlen: int = 100_000, count_received: Literal["on_put", "on_drain"] | None = None
+    ) -> None:
         self._q: deque[Arrival] = deque()
         self._maxlen = maxlen
         self._cv = threading.Condition()
         self._stats = stats
+        self._count_received = count_received
 
     def put(self, item: Arrival) -> None:
         with self._cv:
@@ -216,11 +240,46 @@ class QueueBuffer:
                     self._stats.bad_reasons["overflow"] += 1
             self._q.append(item)
             self._cv.notify()
+        if self._count_received == "on_put":
+            self._stats.count("received")
 
     def drain(self, timeout: float) -> list[Arrival]:
+        """Everything queued, waiting at most ``timeout`` seconds (none if not positive) for a first arrival."""
         with self._cv:
             if not self._q and timeout > 0:
                 self._cv.wait(timeout)
             out = list(self._q)
             self._q.clear()
-            return out
+        if out and self._count_received == "on_drain":
+            self._stats.count("received", len(out))
+        return out
+
+
+class CommandQueue:
+    """Thread-safe bounded queue of the commands a bench end received, until its next poll.
+
+    When full, the oldest command is dropped and reported to ``bad`` with reason ``overflow``.
+    Delivering a command does not count it in ``stats.received``: each transport counts where it
+    always has (on arrival, or when polled).
+    """
+
+    def __init__(self, bad: BadInputLog, maxlen: int) -> None:
+        self._q: deque[Command] = deque()
+        self._maxlen = maxlen
+        self._lock = threading.Lock()
+        self._bad = bad
+
+    def put(self, command: Command) -> None:
+        """Append ``command``, dropping (and counting) the oldest one when the queue is full."""
+        with self._lock:
+            if len(self._q) >= self._maxlen:
+                self._q.popleft()
+                self._bad("overflow")
+            self._q.append(command)
+
+    def drain(self) -> list[Command]:
+        """The queued commands in arrival order, leaving the queue empty (non-blocking)."""
+        with self._lock:
+            out = list(self._q)
+            self._q.clear()
+        return out

@@ -79,20 +79,20 @@ import struct
 import threading
 import time
 import urllib.parse
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from phystwin.estimation.types import Measurement
-from phystwin.hil.link import Arrival, BadInputLog, BenchLink, Command, LinkError, LinkStats, QueueBuffer, TwinLink
+from phystwin.hil._link_common import parse_options, quoted_key, stream_width, url_port
+from phystwin.hil.link import Arrival, BenchLink, Command, CommandQueue, LinkEnd, LinkError, QueueBuffer, TwinLink
 from phystwin.records.config import Seconds
 
 __all__ = [
@@ -155,24 +155,8 @@ class ModbusOptions(_Table):
     actuators: dict[str, ActuatorBlockOptions] | None = None
 
 
-def _key(loc: Sequence[str | int]) -> str:
-    parts = []
-    for p in loc:
-        s = str(p)
-        parts.append(s if s.replace("_", "").isalnum() else f'"{s}"')
-    return ".".join(parts)
-
-
 def _options(options: Mapping[str, Any]) -> ModbusOptions:
-    try:
-        return ModbusOptions.model_validate(dict(options))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{_key(err['loc']) or '(table)'}: "
-            + ("unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, "))
-            for err in exc.errors()
-        )
-        raise LinkError(f"[transport.modbus]: {problems}") from None
+    return parse_options(ModbusOptions, options, "modbus", terse=True, key=quoted_key)
 
 
 @dataclass(frozen=True)
@@ -205,14 +189,6 @@ class RegisterMap:
         return max((b.end for b in self.streams + self.actuators), default=0)
 
 
-def _width(name: str, given: int | None, stream_widths: Mapping[str, int] | None) -> int:
-    if given is not None:
-        return given
-    if stream_widths and name in stream_widths:
-        return int(stream_widths[name])
-    return len(name.split("+"))
-
-
 def register_map(
     streams: tuple[str, ...],
     actuators: tuple[str, ...],
@@ -235,13 +211,13 @@ def register_map(
     if opts.streams is None:
         address = 0
         for name in streams:
-            blocks.append(Block(name, address, _width(name, None, stream_widths)))
+            blocks.append(Block(name, address, stream_width(name, stream_widths)))
             address = blocks[-1].end
     else:
         _same_names(f"{where} streams", list(opts.streams), streams)
         for name in streams:
             o = opts.streams[name]
-            blocks.append(Block(name, o.address, _width(name, o.values, stream_widths)))
+            blocks.append(Block(name, o.address, stream_width(name, stream_widths, o.values)))
     acts: list[Block] = []
     if opts.actuators is None:
         address = DEFAULT_ACTUATOR_BASE
@@ -310,15 +286,31 @@ def decode_block(regs: Sequence[int], n: int) -> tuple[int, float, tuple[float, 
 
 
 def _address(url: urllib.parse.SplitResult) -> tuple[str, int]:
-    try:
-        port = url.port
-    except ValueError as exc:
-        raise LinkError(f"{url.geturl()}: {exc}") from None
+    port = url_port(url)
     return url.hostname or "127.0.0.1", 502 if port is None else port
 
 
+class _ModbusEnd(LinkEnd):
+    """What both ends share: names, options, the register map and counters."""
+
+    def _open(
+        self,
+        url: urllib.parse.SplitResult,
+        streams: tuple[str, ...],
+        actuators: tuple[str, ...],
+        opts: ModbusOptions,
+        regmap: RegisterMap,
+        source: str,
+    ) -> None:
+        """Set names, options, map and counters; ``source`` prefixes the URL in bad-input logs."""
+        self._url = url.geturl()
+        self._open_end(streams, actuators, f"{source} {self._url}")
+        self.options = opts
+        self.map = regmap
+
+
 # ---------------------------------------------------------------------------------------- twin
-class ModbusTwinLink(TwinLink):
+class ModbusTwinLink(_ModbusEnd, TwinLink):
     """The twin's end: a Modbus TCP client polling the stream blocks (see the module docstring)."""
 
     def __init__(
@@ -329,11 +321,7 @@ class ModbusTwinLink(TwinLink):
         opts: ModbusOptions,
         regmap: RegisterMap,
     ) -> None:
-        self.streams = tuple(streams)
-        self.actuators = tuple(actuators)
-        self.options = opts
-        self.map = regmap
-        self.stats = LinkStats()
+        self._open(url, streams, actuators, opts, regmap, "modbus")
         self.skipped = 0
         """Samples lost between two polls (from gaps in ``seq``)."""
         self.read_errors = 0
@@ -341,9 +329,7 @@ class ModbusTwinLink(TwinLink):
         self.polls = 0
         """Completed poll cycles."""
         self._host, self._port = _address(url)
-        self._url = url.geturl()
-        self._bad = BadInputLog(self.stats, f"modbus {self._url}")
-        self._buffer = QueueBuffer(self.stats)
+        self._buffer = QueueBuffer(self.stats, count_received="on_drain")
         self._last_raw: list[tuple[int, ...] | None] = [None] * len(regmap.streams)
         self._last_seq: list[int | None] = [None] * len(regmap.streams)
         self._last_cmd_seq: dict[str, int] = {}
@@ -458,10 +444,7 @@ class ModbusTwinLink(TwinLink):
         self._buffer.put(Arrival(Measurement(t, block.name, np.array(values), seq), now))
 
     def poll(self, timeout: float) -> list[Arrival]:
-        out = self._buffer.drain(max(0.0, timeout))
-        if out:
-            self.stats.count("received", len(out))
-        return out
+        return self._buffer.drain(timeout)
 
     def send_command(self, command: Command) -> None:
         try:
@@ -507,7 +490,7 @@ class ModbusTwinLink(TwinLink):
 
 
 # ---------------------------------------------------------------------------------------- bench
-class ModbusBenchLink(BenchLink):
+class ModbusBenchLink(_ModbusEnd, BenchLink):
     """The bench's end: a Modbus TCP server holding the register map (see the module docstring)."""
 
     def __init__(
@@ -518,20 +501,14 @@ class ModbusBenchLink(BenchLink):
         opts: ModbusOptions,
         regmap: RegisterMap,
     ) -> None:
-        self.streams = tuple(streams)
-        self.actuators = tuple(actuators)
-        self.options = opts
-        self.map = regmap
-        self.stats = LinkStats()
-        self._url = url.geturl()
-        self._bad = BadInputLog(self.stats, f"modbus bench {self._url}")
+        self._open(url, streams, actuators, opts, regmap, "modbus bench")
         self._lock = threading.Lock()
         size = max(regmap.end, 1)
         self._mirror = [0] * size
         for b in regmap.streams + regmap.actuators:
             self._mirror[b.address : b.end] = [EMPTY] * b.size
         self._cmd_seq: list[int | None] = [None] * len(regmap.actuators)
-        self._commands: deque[Command] = deque()
+        self._commands = CommandQueue(self._bad, _MAX_COMMANDS)
         self._warned: set[str] = set()
         self._closed = False
         host, port = _address(url)
@@ -608,10 +585,7 @@ class ModbusBenchLink(BenchLink):
             if not math.isfinite(value):
                 self._bad("value", f"actuator {block.name!r}: value {value!r}")
                 continue
-            if len(self._commands) >= _MAX_COMMANDS:
-                self._commands.popleft()
-                self._bad("overflow")
-            self._commands.append(Command(t, block.name, value, seq))
+            self._commands.put(Command(t, block.name, value, seq))
 
     def publish(self, measurement: Measurement) -> None:
         try:
@@ -648,9 +622,7 @@ class ModbusBenchLink(BenchLink):
         self.stats.count("sent")
 
     def poll_commands(self) -> list[Command]:
-        with self._lock:
-            out = list(self._commands)
-            self._commands.clear()
+        out = self._commands.drain()
         if out:
             self.stats.count("received", len(out))
         return out

@@ -53,25 +53,24 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import secrets
 import socket
 import ssl
 import threading
 import time
 import urllib.parse
-from abc import ABC, abstractmethod
-from collections import deque
-from collections.abc import Mapping
+from abc import abstractmethod
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from phystwin.estimation.types import Measurement
-from phystwin.hil.link import Arrival, BadInputLog, BenchLink, Command, LinkError, LinkStats, QueueBuffer, TwinLink
+from phystwin.hil._link_common import parse_options, resolve_password, shown_url, url_port
+from phystwin.hil.link import Arrival, BenchLink, Command, CommandQueue, LinkEnd, LinkError, QueueBuffer, TwinLink
 from phystwin.hil.packets import (
     PacketError,
     decode_command_json,
@@ -101,6 +100,7 @@ ONLINE = b"online"
 OFFLINE = b"offline"
 _MAX_QUEUED = 10_000  # QoS > 0 messages paho keeps while disconnected
 _MAX_COMMANDS = 10_000  # commands kept on the bench side between two polls
+_Decoded = TypeVar("_Decoded")
 
 
 class MqttOptions(BaseModel):
@@ -182,19 +182,7 @@ def topic_level(name: str) -> str:
 
 
 def _options(options: Mapping[str, Any]) -> MqttOptions:
-    try:
-        return MqttOptions.model_validate(dict(options))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(table)'}: {err['msg']}"
-            + (
-                ""
-                if err["type"] == "extra_forbidden" or "password" in str(err["loc"])
-                else f" (got {err.get('input')!r})"
-            )
-            for err in exc.errors()
-        )
-        raise LinkError(f"[transport.mqtt]: {problems}") from None
+    return parse_options(MqttOptions, options, "mqtt")
 
 
 def parse_mqtt_url(url: urllib.parse.SplitResult, options: MqttOptions) -> MqttUrl:
@@ -218,14 +206,11 @@ def parse_mqtt_url(url: urllib.parse.SplitResult, options: MqttOptions) -> MqttU
         Unknown scheme, missing host, bad port, wildcard in the root, missing password variable,
         password without a user name, TLS files that do not exist or TLS files without TLS.
     """
-    shown = url._replace(netloc=url.netloc.rpartition("@")[2]).geturl()  # never print a password
+    shown = shown_url(url)  # never print a password
     if url.scheme not in ("mqtt", "mqtts"):
         raise LinkError(f"{shown}: expected an mqtt:// or mqtts:// URL")
     tls = url.scheme == "mqtts" or options.tls
-    try:
-        port = url.port
-    except ValueError as exc:
-        raise LinkError(f"{shown}: {exc}") from None
+    port = url_port(url, shown)
     if not url.hostname:
         raise LinkError(f"{shown}: expected mqtt://HOST[:PORT]/ROOT, e.g. mqtt://127.0.0.1:1883/phystwin")
     root = urllib.parse.unquote(url.path).strip("/") or DEFAULT_ROOT
@@ -235,19 +220,9 @@ def parse_mqtt_url(url: urllib.parse.SplitResult, options: MqttOptions) -> MqttU
         raise LinkError(f"{shown}: query and fragment are not used; put options in [transport.mqtt]")
 
     username = options.username or (urllib.parse.unquote(url.username) if url.username else None)
-    if options.password is not None and options.password_env is not None:
-        raise LinkError("[transport.mqtt]: give either password or password_env, not both")
-    password: str | None
-    if options.password_env is not None:
-        password = os.environ.get(options.password_env)
-        if password is None:
-            raise LinkError(
-                f"[transport.mqtt]: password_env: the environment variable {options.password_env!r} is not set"
-            )
-    elif options.password is not None:
-        password = options.password
-    else:
-        password = urllib.parse.unquote(url.password) if url.password is not None else None
+    password = resolve_password("mqtt", options.password, options.password_env)
+    if password is None and url.password is not None:
+        password = urllib.parse.unquote(url.password)
     if password is not None and not username:
         raise LinkError(f"{shown}: a password is given but no user name")
 
@@ -279,11 +254,34 @@ def _close_sockets_of(exc: BaseException) -> None:
         tb = tb.tb_next
 
 
-class _MqttEnd(ABC):
+class _MqttEnd(LinkEnd):
     """The client, connection bookkeeping and callbacks common to both ends."""
 
-    stats: LinkStats
     _role: str
+    _status_topic: str
+
+    def _prepare(
+        self, url: urllib.parse.SplitResult, streams: tuple[str, ...], actuators: tuple[str, ...], options: MqttOptions
+    ) -> MqttUrl:
+        """Resolve the URL, set the names, counters, topic root and status topic; the resolved URL."""
+        where = parse_mqtt_url(url, options)
+        self._open_end(streams, actuators, f"mqtt {self._role} {where.where}")
+        self.root = where.root
+        self._status_topic = f"{where.root}/status"
+        self._qos = options.qos
+        return where
+
+    def _decode(self, decode: Callable[[str, bytes], _Decoded], name: str, payload: bytes) -> _Decoded | None:
+        """``decode(name, payload)``, or None with the reason counted when the payload is not valid."""
+        try:
+            return decode(name, payload)
+        except PacketError as exc:
+            self._bad(exc.reason, payload)
+        except RecursionError:
+            self._bad("json", payload)
+        except (ValueError, TypeError, OverflowError):
+            self._bad("field", payload)
+        return None
 
     def _start(self, where: MqttUrl, options: MqttOptions, subscriptions: list[tuple[str, int]]) -> None:
         self._where = where
@@ -297,7 +295,6 @@ class _MqttEnd(ABC):
         self._first = threading.Event()  # set when the first connection is ready or has failed
         self._failure: str | None = None
         self._pending_subs: set[int] = set()
-        self._bad = BadInputLog(self.stats, f"mqtt {self._role} {where.where}")
 
         client_id = options.client_id or f"phystwin-{self._role}-{secrets.token_hex(4)}"
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
@@ -501,19 +498,13 @@ class MqttTwinLink(_MqttEnd, TwinLink):
     def __init__(
         self, url: urllib.parse.SplitResult, streams: tuple[str, ...], actuators: tuple[str, ...], options: MqttOptions
     ) -> None:
-        self.streams = tuple(streams)
-        self.actuators = tuple(actuators)
-        self.stats = LinkStats()
-        where = parse_mqtt_url(url, options)
-        self.root = where.root
-        self._buffer = QueueBuffer(self.stats, maxlen=options.queue_size)
+        where = self._prepare(url, streams, actuators, options)
+        self._buffer = QueueBuffer(self.stats, maxlen=options.queue_size, count_received="on_put")
         self._meas_prefix = f"{where.root}/measurements/"
-        self._status_topic = f"{where.root}/status"
         self._stream_of = {self._meas_prefix + topic_level(s): s for s in self.streams}
         self._command_topic = {a: f"{where.root}/commands/{topic_level(a)}" for a in self.actuators}
         self.bench_status: str | None = None
         """Last ``<root>/status`` payload seen (``"online"`` / ``"offline"``), None before any."""
-        self._qos = options.qos
         self._start(where, options, [(self._meas_prefix + "+", options.qos), (self._status_topic, STATUS_QOS)])
 
     def _on_message(self, msg: paho.MQTTMessage) -> None:
@@ -530,19 +521,9 @@ class MqttTwinLink(_MqttEnd, TwinLink):
         if stream is None:
             self._bad("stream", topic)
             return
-        try:
-            meas = decode_measurement_json(stream, payload)
-        except PacketError as exc:
-            self._bad(exc.reason, payload)
-            return
-        except RecursionError:
-            self._bad("json", payload)
-            return
-        except (ValueError, TypeError, OverflowError):
-            self._bad("field", payload)
-            return
-        self._buffer.put(Arrival(meas, now))
-        self.stats.count("received")
+        meas = self._decode(decode_measurement_json, stream, payload)
+        if meas is not None:
+            self._buffer.put(Arrival(meas, now))
 
     def poll(self, timeout: float) -> list[Arrival]:
         """Measurements that arrived, waiting at most ``timeout`` seconds for the first one.
@@ -557,7 +538,7 @@ class MqttTwinLink(_MqttEnd, TwinLink):
         list of Arrival
             In arrival order; empty on timeout.
         """
-        return self._buffer.drain(max(0.0, timeout))
+        return self._buffer.drain(timeout)
 
     def send_command(self, command: Command) -> None:
         """Publish ``command`` on ``<root>/commands/<actuator>`` with QoS 1 (never raises).
@@ -595,18 +576,11 @@ class MqttBenchLink(_MqttEnd, BenchLink):
     def __init__(
         self, url: urllib.parse.SplitResult, streams: tuple[str, ...], actuators: tuple[str, ...], options: MqttOptions
     ) -> None:
-        self.streams = tuple(streams)
-        self.actuators = tuple(actuators)
-        self.stats = LinkStats()
-        where = parse_mqtt_url(url, options)
-        self.root = where.root
+        where = self._prepare(url, streams, actuators, options)
         self._cmd_prefix = f"{where.root}/commands/"
-        self._status_topic = f"{where.root}/status"
         self._actuator_of = {self._cmd_prefix + topic_level(a): a for a in self.actuators}
         self._stream_topic = {s: f"{where.root}/measurements/{topic_level(s)}" for s in self.streams}
-        self._commands: deque[Command] = deque()
-        self._cmd_lock = threading.Lock()
-        self._qos = options.qos
+        self._commands = CommandQueue(self._bad, _MAX_COMMANDS)
         self._start(where, options, [(self._cmd_prefix + "+", COMMAND_QOS)])
 
     def _configure(self, client: paho.Client) -> None:
@@ -622,23 +596,10 @@ class MqttBenchLink(_MqttEnd, BenchLink):
         if actuator is None:
             self._bad("actuator", topic)
             return
-        try:
-            cmd = decode_command_json(actuator, payload)
-        except PacketError as exc:
-            self._bad(exc.reason, payload)
-            return
-        except RecursionError:
-            self._bad("json", payload)
-            return
-        except (ValueError, TypeError, OverflowError):
-            self._bad("field", payload)
-            return
-        with self._cmd_lock:
-            if len(self._commands) >= _MAX_COMMANDS:
-                self._commands.popleft()
-                self._bad("overflow")
-            self._commands.append(cmd)
-        self.stats.count("received")
+        cmd = self._decode(decode_command_json, actuator, payload)
+        if cmd is not None:
+            self._commands.put(cmd)
+            self.stats.count("received")
 
     def publish(self, measurement: Measurement) -> None:
         """Publish one sample on ``<root>/measurements/<stream>`` (never raises on transport errors).
@@ -665,10 +626,7 @@ class MqttBenchLink(_MqttEnd, BenchLink):
         -------
         list of Command
         """
-        with self._cmd_lock:
-            out = list(self._commands)
-            self._commands.clear()
-        return out
+        return self._commands.drain()
 
     def _before_close(self) -> None:
         if not self._connected.is_set():

@@ -67,21 +67,31 @@ import datetime as dt
 import hmac
 import logging
 import math
-import os
 import socket
 import threading
 import time
 import urllib.parse
-from collections import deque
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from phystwin.estimation.types import Measurement
-from phystwin.hil.link import Arrival, BadInputLog, BenchLink, Command, LinkError, LinkStats, QueueBuffer, TwinLink
+from phystwin.hil._link_common import parse_options, resolve_password, shown_url, url_port
+from phystwin.hil.link import (
+    Arrival,
+    BenchLink,
+    Command,
+    CommandQueue,
+    LinkEnd,
+    LinkError,
+    LinkStats,
+    QueueBuffer,
+    TwinLink,
+)
 from phystwin.hil.packets import MAX_VALUES, PacketError
 
 __all__ = [
@@ -168,31 +178,11 @@ class OpcuaOptions(BaseModel):
 
 
 def _options(options: Mapping[str, Any]) -> OpcuaOptions:
-    try:
-        return OpcuaOptions.model_validate(dict(options))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(table)'}: {err['msg']}"
-            + (
-                ""
-                if err["type"] == "extra_forbidden" or "password" in str(err["loc"])
-                else f" (got {err.get('input')!r})"
-            )
-            for err in exc.errors()
-        )
-        raise LinkError(f"[transport.opcua]: {problems}") from None
+    return parse_options(OpcuaOptions, options, "opcua")
 
 
 def _password(options: OpcuaOptions) -> str | None:
-    if options.password is not None and options.password_env is not None:
-        raise LinkError("[transport.opcua]: give either password or password_env, not both")
-    password = options.password
-    if options.password_env is not None:
-        password = os.environ.get(options.password_env)
-        if password is None:
-            raise LinkError(
-                f"[transport.opcua]: password_env: the environment variable {options.password_env!r} is not set"
-            )
+    password = resolve_password("opcua", options.password, options.password_env)
     if password is not None and not options.username:
         raise LinkError("[transport.opcua]: password: a password is given but no username")
     return password
@@ -212,13 +202,12 @@ def _check_files(options: OpcuaOptions, *keys: str) -> None:
 
 def _endpoint(url: urllib.parse.SplitResult) -> tuple[str, int, str]:
     """(host, port, endpoint URL without credentials) of an ``opc.tcp://`` URL."""
-    shown = url._replace(netloc=url.netloc.rpartition("@")[2]).geturl()
+    shown = shown_url(url)
     if url.scheme != "opc.tcp":
         raise LinkError(f"{shown}: expected an opc.tcp:// URL, e.g. opc.tcp://127.0.0.1:4840/phystwin/")
-    try:
-        port = url.port if url.port is not None else 4840
-    except ValueError as exc:
-        raise LinkError(f"{shown}: {exc}") from None
+    port = url_port(url, shown)
+    if port is None:
+        port = 4840
     if not url.hostname:
         raise LinkError(f"{shown}: no host, expected e.g. opc.tcp://127.0.0.1:4840/phystwin/")
     host = url.hostname
@@ -466,6 +455,81 @@ class _Writer:
                 await self._task
 
 
+# ---------------------------------------------------------------------------------------- both ends
+class _OpcuaEnd(LinkEnd):
+    """What both ends share: checked options, counters, the event loop thread and its ordered
+    writer, the start-up that turns any failure into a :class:`LinkError`, and a bounded close."""
+
+    _role: str
+    """``"twin"`` or ``"bench"``, for thread names and messages."""
+    _secure_files: tuple[str, ...]
+    """Option keys of the files a secure policy needs on this side."""
+    _teardown_step: str
+    """How the close log names :meth:`_teardown` when it fails."""
+
+    def _open(
+        self, url: urllib.parse.SplitResult, streams: tuple[str, ...], actuators: tuple[str, ...], options: OpcuaOptions
+    ) -> tuple[str, int]:
+        """Check the URL, password and files; set names, options and counters; (host, port) of the URL."""
+        host, port, self.endpoint = _endpoint(url)
+        self._open_end(streams, actuators, f"opcua {self._role} <- {self.endpoint}")
+        self.options = options
+        self._password = _password(options)
+        if options.security_policy != "None":
+            _check_files(options, *self._secure_files)
+        self._closed = False
+        self._close_lock = threading.Lock()
+        return host, port
+
+    def _start_loop(self, write: Callable[[Any], Awaitable[None]], who: str) -> None:
+        """Start the event loop thread and the writer that runs ``write`` on it (``who`` names it in logs)."""
+        self._lt = _LoopThread(f"opcua-{self._role} {self.endpoint}")
+        self._writer = _Writer(self._lt, write, self.stats, who)
+
+    def _begin(self, coro: Coroutine[Any, Any, None], timeout: float, failing: str, event: str) -> None:
+        """Run the start-up ``coro`` on the loop, then record ``event``.
+
+        On any failure the end is shut down; a :class:`LinkError` passes through, any other error
+        becomes ``LinkError("OPC UA <endpoint>: <failing> (<reason>)")``.
+        """
+        try:
+            self._lt.run(coro, timeout)
+        except Exception as exc:
+            self._shutdown()
+            if isinstance(exc, LinkError):
+                raise
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise LinkError(f"OPC UA {self.endpoint}: {failing} ({reason})") from None
+        self.stats.event(event)
+
+    @abstractmethod
+    async def _teardown(self) -> None:
+        """Stop the writer and the client or server (on the loop, within ``_STOP_TIMEOUT``)."""
+
+    def flush(self, timeout: float = 1.0) -> None:
+        """Wait at most ``timeout`` seconds until the queued writes (commands or samples) are done."""
+        if not self._closed:
+            self._lt.run(self._writer.flush(timeout), timeout + 1.0)
+
+    def _shutdown(self) -> None:
+        self._closed = True
+        try:
+            if self._lt.loop.is_running():
+                self._lt.run(self._teardown(), _STOP_TIMEOUT + 0.5)
+        except Exception as exc:
+            log.info("opcua %s %s: %s: %s: %s", self._role, self.endpoint, self._teardown_step, type(exc).__name__, exc)
+        if not self._lt.stop(_STOP_TIMEOUT):
+            log.warning("opcua %s %s: event loop thread did not stop in time", self._role, self.endpoint)
+
+    def close(self) -> None:
+        """Stop the client or server and its event loop thread (bounded, a few seconds at most); idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._shutdown()
+            self.stats.event(f"closed {self.endpoint}")
+
+
 # ------------------------------------------------------------------------------------------- twin
 class _Handler:
     """Subscription handler: decodes data changes on the client's loop into the queue."""
@@ -493,13 +557,12 @@ class _Handler:
             link._bad("type", f"{type(exc).__name__}: {exc}"[:40])
             return
         link._queue.put(Arrival(meas, received_at))
-        link.stats.count("received")
 
     def status_change_notification(self, status: Any) -> None:
         self._link.stats.event(f"subscription status {getattr(status, 'Status', status)}")
 
 
-class OpcuaTwinLink(TwinLink):
+class OpcuaTwinLink(_OpcuaEnd, TwinLink):
     """The twin's end: an OPC UA client subscribed to the bench's stream variables (module docstring).
 
     Parameters
@@ -518,6 +581,10 @@ class OpcuaTwinLink(TwinLink):
         message names the endpoint and the reason.
     """
 
+    _role = "twin"
+    _secure_files = ("certificate", "private_key", "server_certificate")
+    _teardown_step = "disconnect"
+
     def __init__(
         self,
         url: urllib.parse.SplitResult,
@@ -525,33 +592,14 @@ class OpcuaTwinLink(TwinLink):
         actuators: tuple[str, ...],
         options: OpcuaOptions,
     ) -> None:
-        self.streams = tuple(streams)
-        self.actuators = tuple(actuators)
-        self.options = options
-        self.stats = LinkStats()
-        _host, _port, self.endpoint = _endpoint(url)
-        self._password = _password(options)
-        if options.security_policy != "None":
-            _check_files(options, "certificate", "private_key", "server_certificate")
-        self._bad = BadInputLog(self.stats, f"opcua twin <- {self.endpoint}")
-        self._queue = QueueBuffer(self.stats, options.queue_size)
+        self._open(url, streams, actuators, options)
+        self._queue = QueueBuffer(self.stats, options.queue_size, count_received="on_put")
         self._stream_of: dict[Any, str] = {}
         self._command_nodes: dict[str, Any] = {}
         self._client: Any = None
-        self._closed = False
-        self._close_lock = threading.Lock()
-        self._lt = _LoopThread(f"opcua-twin {self.endpoint}")
-        self._writer = _Writer(self._lt, self._write_command, self.stats, f"opcua twin -> {self.endpoint}")
+        self._start_loop(self._write_command, f"opcua twin -> {self.endpoint}")
         self._watch_task: asyncio.Task[None] | None = None
-        try:
-            self._lt.run(self._connect(), options.connect_timeout + 1.0)
-        except Exception as exc:
-            self._shutdown()
-            if isinstance(exc, LinkError):
-                raise
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise LinkError(f"OPC UA {self.endpoint}: cannot connect ({reason})") from None
-        self.stats.event(f"connected to {self.endpoint}")
+        self._begin(self._connect(), options.connect_timeout + 1.0, "cannot connect", f"connected to {self.endpoint}")
 
     async def _connect(self) -> None:
         from asyncua import Client
@@ -658,35 +706,12 @@ class OpcuaTwinLink(TwinLink):
             return
         self._writer.submit(command)
 
-    def flush(self, timeout: float = 1.0) -> None:
-        """Wait at most ``timeout`` seconds until the queued commands are written."""
-        if not self._closed:
-            self._lt.run(self._writer.flush(timeout), timeout + 1.0)
-
-    async def _disconnect(self) -> None:
+    async def _teardown(self) -> None:
         if self._watch_task is not None:
             self._watch_task.cancel()
         await self._writer.stop()
         if self._client is not None:
             await asyncio.wait_for(self._client.disconnect(), _STOP_TIMEOUT)
-
-    def _shutdown(self) -> None:
-        self._closed = True
-        try:
-            if self._lt.loop.is_running():
-                self._lt.run(self._disconnect(), _STOP_TIMEOUT + 0.5)
-        except Exception as exc:
-            log.info("opcua twin %s: disconnect: %s: %s", self.endpoint, type(exc).__name__, exc)
-        if not self._lt.stop(_STOP_TIMEOUT):
-            log.warning("opcua twin %s: event loop thread did not stop in time", self.endpoint)
-
-    def close(self) -> None:
-        """Disconnect and stop the event loop thread (bounded, a few seconds at most); idempotent."""
-        with self._close_lock:
-            if self._closed:
-                return
-            self._shutdown()
-            self.stats.event(f"closed {self.endpoint}")
 
 
 # ------------------------------------------------------------------------------------------ bench
@@ -735,7 +760,7 @@ def _check_port_free(host: str, port: int, endpoint: str) -> None:
             raise LinkError(f"OPC UA {endpoint}: cannot start the server (bind {addr}: {exc})") from None
 
 
-class OpcuaBenchLink(BenchLink):
+class OpcuaBenchLink(_OpcuaEnd, BenchLink):
     """The bench's end: an OPC UA server holding one variable per stream and per actuator.
 
     Parameters
@@ -753,6 +778,10 @@ class OpcuaBenchLink(BenchLink):
         Bad options, or the server cannot start (port in use, bad certificate); names the endpoint.
     """
 
+    _role = "bench"
+    _secure_files = ("certificate", "private_key", "trusted_client_certificates")
+    _teardown_step = "stop"
+
     def __init__(
         self,
         url: urllib.parse.SplitResult,
@@ -760,38 +789,23 @@ class OpcuaBenchLink(BenchLink):
         actuators: tuple[str, ...],
         options: OpcuaOptions,
     ) -> None:
-        self.streams = tuple(streams)
-        self.actuators = tuple(actuators)
-        self.options = options
-        self.stats = LinkStats()
-        self._host, self._port, self.endpoint = _endpoint(url)
-        password = _password(options)
+        self._host, self._port = self._open(url, streams, actuators, options)
         secure = options.security_policy != "None"
-        if secure:
-            _check_files(options, "certificate", "private_key", "trusted_client_certificates")
         trusted = {_der(_load_cert(p)) for p in options.trusted_client_certificates}
-        self._users = _UserManager(secure, trusted, options.username, password)
-        self._bad = BadInputLog(self.stats, f"opcua bench <- {self.endpoint}")
-        self._commands: deque[Command] = deque()
-        self._commands_lock = threading.Lock()
+        self._users = _UserManager(secure, trusted, options.username, self._password)
+        self._commands = CommandQueue(self._bad, _MAX_PENDING)
         self._last_seq: dict[str, int] = {}
         self._stream_nodes: dict[str, Any] = {}
         self._forced: set[Any] = set()
         self._server: Any = None
-        self._closed = False
-        self._close_lock = threading.Lock()
         _check_port_free(self._host, self._port, self.endpoint)  # fail fast, before the slow server init
-        self._lt = _LoopThread(f"opcua-bench {self.endpoint}")
-        self._writer = _Writer(self._lt, self._write_sample, self.stats, f"opcua bench {self.endpoint}")
-        try:
-            self._lt.run(self._start(), options.connect_timeout + _INIT_TIMEOUT)
-        except Exception as exc:
-            self._shutdown()
-            if isinstance(exc, LinkError):
-                raise
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise LinkError(f"OPC UA {self.endpoint}: cannot start the server ({reason})") from None
-        self.stats.event(f"listening on {self.endpoint}")
+        self._start_loop(self._write_sample, f"opcua bench {self.endpoint}")
+        self._begin(
+            self._start(),
+            options.connect_timeout + _INIT_TIMEOUT,
+            "cannot start the server",
+            f"listening on {self.endpoint}",
+        )
 
     async def _start(self) -> None:
         from asyncua import Server
@@ -860,12 +874,7 @@ class OpcuaBenchLink(BenchLink):
                 self._bad("duplicate", f"{actuator} seq {cmd.seq}")
                 return
             self._last_seq[actuator] = cmd.seq
-            with self._commands_lock:
-                self._commands.append(cmd)
-                del_n = len(self._commands) - _MAX_PENDING
-                for _ in range(max(del_n, 0)):
-                    self._commands.popleft()
-                    self._bad("overflow")
+            self._commands.put(cmd)
             self.stats.count("received")
 
         return setter
@@ -921,19 +930,11 @@ class OpcuaBenchLink(BenchLink):
         dv = value if isinstance(value, ua.DataValue) else ua.DataValue(Value=value)
         self._writer.submit((nodeid, dv, force_type))
 
-    def flush(self, timeout: float = 1.0) -> None:
-        """Wait at most ``timeout`` seconds until the queued samples are written."""
-        if not self._closed:
-            self._lt.run(self._writer.flush(timeout), timeout + 1.0)
-
     def poll_commands(self) -> list[Command]:
         """Commands written by clients since the last call (non-blocking)."""
-        with self._commands_lock:
-            out = list(self._commands)
-            self._commands.clear()
-        return out
+        return self._commands.drain()
 
-    async def _stop(self) -> None:
+    async def _teardown(self) -> None:
         await self._writer.stop()
         if self._server is not None:
             iserver = self._server.iserver
@@ -945,24 +946,6 @@ class OpcuaBenchLink(BenchLink):
                     await clock
                 iserver.time_task = None
             await asyncio.wait_for(self._server.stop(), _STOP_TIMEOUT)
-
-    def _shutdown(self) -> None:
-        self._closed = True
-        try:
-            if self._lt.loop.is_running():
-                self._lt.run(self._stop(), _STOP_TIMEOUT + 0.5)
-        except Exception as exc:
-            log.info("opcua bench %s: stop: %s: %s", self.endpoint, type(exc).__name__, exc)
-        if not self._lt.stop(_STOP_TIMEOUT):
-            log.warning("opcua bench %s: event loop thread did not stop in time", self.endpoint)
-
-    def close(self) -> None:
-        """Stop the server and its event loop thread (bounded, a few seconds at most); idempotent."""
-        with self._close_lock:
-            if self._closed:
-                return
-            self._shutdown()
-            self.stats.event(f"closed {self.endpoint}")
 
 
 # -------------------------------------------------------------------------------------- factories

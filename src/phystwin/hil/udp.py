@@ -23,7 +23,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from phystwin.estimation.types import Measurement
-from phystwin.hil.link import Arrival, BadInputLog, BenchLink, Command, LinkError, LinkStats, TwinLink
+from phystwin.hil._link_common import url_port
+from phystwin.hil.link import Arrival, BenchLink, Command, LinkError, TwinLink
 from phystwin.hil.packets import (
     PacketError,
     decode_command,
@@ -53,10 +54,7 @@ def _options(options: Mapping[str, Any]) -> UdpOptions:
 
 
 def _address(url: urllib.parse.SplitResult) -> tuple[str, int]:
-    try:
-        port = url.port
-    except ValueError as exc:
-        raise LinkError(f"{url.geturl()}: {exc}") from None
+    port = url_port(url)
     if not url.hostname or port is None:
         raise LinkError(f"{url.geturl()}: expected udp://HOST:PORT, e.g. udp://127.0.0.1:5005")
     return url.hostname, port
@@ -75,10 +73,7 @@ class UdpTwinLink(TwinLink):
     def __init__(
         self, url: urllib.parse.SplitResult, streams: tuple[str, ...], actuators: tuple[str, ...], options: UdpOptions
     ) -> None:
-        self.streams = tuple(streams)
-        self.actuators = tuple(actuators)
-        self.stats = LinkStats()
-        self._bad = BadInputLog(self.stats, f"udp {url.netloc}")
+        self._open_end(streams, actuators, f"udp {url.netloc}")
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, options.receive_buffer)
@@ -145,10 +140,7 @@ class UdpBenchLink(BenchLink):
     def __init__(
         self, url: urllib.parse.SplitResult, streams: tuple[str, ...], actuators: tuple[str, ...], options: UdpOptions
     ) -> None:
-        self.streams = tuple(streams)
-        self.actuators = tuple(actuators)
-        self.stats = LinkStats()
-        self._bad = BadInputLog(self.stats, f"udp bench -> {url.netloc}")
+        self._open_end(streams, actuators, f"udp bench -> {url.netloc}")
         self._dest = _address(url)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
