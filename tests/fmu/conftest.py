@@ -54,6 +54,19 @@ def pwm_heater_fmu(built_fmus: dict[str, Path]) -> Path:
 
 
 @pytest.fixture(scope="session")
+def bouncing_ball_fmi3_fmu(fmu_cache_dir: Path) -> Path:
+    """The bouncing ball as an FMI 3.0 FMU (state events from its event indicator; ME + CS)."""
+    return build_fmu("bouncing_ball", "3.0", cache_dir=fmu_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def pwm_heater_fmi3_fmu(fmu_cache_dir: Path) -> Path:
+    """The PWM heater as an FMI 3.0 FMU (time events from fmi3UpdateDiscreteStates, step events from
+    fmi3CompletedIntegratorStep; ME only)."""
+    return build_fmu("pwm_heater", "3.0", cache_dir=fmu_cache_dir)
+
+
+@pytest.fixture(scope="session")
 def thermal_rc_fmi3_cs_only_fmu(thermal_rc_fmi3_fmu: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The FMI 3.0 thermal RC FMU with its ``<ModelExchange>`` element removed: co-simulation only."""
     target = tmp_path_factory.mktemp("fmi3-cs-only") / "thermal_rc_cs_only.fmu"

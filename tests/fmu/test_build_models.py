@@ -66,7 +66,9 @@ def test_unknown_model_lists_known_ones(tmp_path: Path) -> None:
 
 
 def test_unsupported_fmi_variant(tmp_path: Path) -> None:
-    with pytest.raises(FmuBuildError, match=r"no FMI 3\.0 variant; models with one: thermal_rc"):
+    with pytest.raises(
+        FmuBuildError, match=r"no FMI 3\.0 variant; models with one: bouncing_ball, pwm_heater, thermal_rc"
+    ):
         build_fmu("dc_load", "3.0", cache_dir=tmp_path)
     with pytest.raises(FmuBuildError, match=r"unsupported FMI version '1\.0'"):
         build_fmu("dc_load", "1.0", cache_dir=tmp_path)
@@ -85,14 +87,18 @@ def test_missing_gcc_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         ("thermal_rc", "2.0"),
         ("bouncing_ball", "2.0"),
         ("fault_injector", "2.0"),
+        ("pwm_heater", "2.0"),
         ("thermal_rc", "3.0"),
+        ("bouncing_ball", "3.0"),
+        ("pwm_heater", "3.0"),
     ],
 )
 def test_validate_fmu_finds_no_problems(fmu_cache_dir: Path, name: str, fmi_version: str) -> None:
     path = build_fmu(name, fmi_version, cache_dir=fmu_cache_dir)
     assert validate_fmu(str(path)) == []
     md = read_model_description(str(path))
-    assert md.modelExchange is not None and md.coSimulation is not None
+    assert md.modelExchange is not None
+    assert (md.coSimulation is None) == (name == "pwm_heater")  # the PWM heater is model exchange only
     # every Real carries an SI unit from <UnitDefinitions>
     assert all(v.unit for v in md.modelVariables if v.type in ("Real", "Float64"))
 
@@ -159,10 +165,12 @@ def test_dc_load_matches_scipy(dc_load_fmu: Path, fmi_type: str) -> None:
     assert np.max(np.abs(res["tau"] - tau)) < 5e-6  # [N.m], against a peak of ~29 N.m
 
 
+@pytest.mark.parametrize("fmi_version", ["2.0", "3.0"])
 @pytest.mark.parametrize("fmi_type", ["ModelExchange", "CoSimulation"])
-def test_bouncing_ball_bounces_and_comes_to_rest(bouncing_ball_fmu: Path, fmi_type: str) -> None:
+def test_bouncing_ball_bounces_and_comes_to_rest(fmu_cache_dir: Path, fmi_type: str, fmi_version: str) -> None:
     g, e = 9.81, 0.8
-    res = simulate_fmu(str(bouncing_ball_fmu), fmi_type=fmi_type, stop_time=5.0, output_interval=2e-4)
+    path = build_fmu("bouncing_ball", fmi_version, cache_dir=fmu_cache_dir)
+    res = simulate_fmu(str(path), fmi_type=fmi_type, stop_time=5.0, output_interval=2e-4)
     t, h, v = res["time"], res["h"], res["v"]
     assert h.min() >= -1e-6
     # first impact: the first sample moving upwards lies at most one output interval after it

@@ -266,8 +266,21 @@ def test_fmi3_parameters_must_be_float64_parameters(thermal_rc_fmi3_fmu: Path) -
         fmu_component("rc3", thermal_rc_fmi3_fmu, parameters={"T1_out": 1.0})
 
 
-def test_bouncing_ball_events_from_the_fmu(bouncing_ball_fmu: Path) -> None:
-    comp, inst = fmu_component("ball", bouncing_ball_fmu)
+FMI_VERSIONS = pytest.mark.parametrize("fmi_version", [2, 3], ids=["fmi2", "fmi3"])
+
+
+def _variant(request: pytest.FixtureRequest, name: str, fmi_version: int) -> Path:
+    """The session-built FMU of model ``name`` in FMI version 2 or 3 (fixtures of conftest.py)."""
+    path: Path = request.getfixturevalue(f"{name}_fmu" if fmi_version == 2 else f"{name}_fmi3_fmu")
+    return path
+
+
+@FMI_VERSIONS
+def test_bouncing_ball_events_from_the_fmu(request: pytest.FixtureRequest, fmi_version: int) -> None:
+    """State events from the FMU's event indicator (FMI 2.0 fmi2GetEventIndicators / FMI 3.0
+    fmi3GetEventIndicators) and the reinitialisation from its event iteration."""
+    comp, inst = fmu_component("ball", _variant(request, "bouncing_ball", fmi_version))
+    assert inst.fmi_version == fmi_version
     s = System("fmu_ball")
     s.add(comp)
     s.output("height", "ball.h")
@@ -298,10 +311,12 @@ def _first_order(t: np.ndarray, t0: float, T0: float, T_inf: float, tau: float) 
     return T_inf + (T0 - T_inf) * np.exp(-(t - t0) / tau)
 
 
-def test_time_events_switch_the_fmu_exactly_on_schedule(pwm_heater_fmu: Path) -> None:
-    """The FMU's nextEventTime drives the PWM switching; between switchings the temperature is a first-order
-    response, so the whole run is known in closed form."""
-    model, inst = _heater(pwm_heater_fmu)
+@FMI_VERSIONS
+def test_time_events_switch_the_fmu_exactly_on_schedule(request: pytest.FixtureRequest, fmi_version: int) -> None:
+    """The FMU's nextEventTime (fmi2NewDiscreteStates / fmi3UpdateDiscreteStates) drives the PWM switching;
+    between switchings the temperature is a first-order response, so the whole run is known in closed form."""
+    model, inst = _heater(_variant(request, "pwm_heater", fmi_version))
+    assert inst.fmi_version == fmi_version
     assert [name for name, _ in model.layout.events] == ["heater.time_event", "heater.step_event"]
     save = np.linspace(0.0, 60.0, 601)
     tr = simulate(model, (0.0, 60.0), save=save)
@@ -322,10 +337,16 @@ def test_time_events_switch_the_fmu_exactly_on_schedule(pwm_heater_fmu: Path) ->
     assert np.array_equal(tr["Q"][inside], np.where(on, 100.0, 0.0)[inside])
 
 
-def test_step_completion_trips_the_cutout_at_the_end_of_the_step(pwm_heater_fmu: Path) -> None:
-    """The cutout is seen only by fmi2CompletedIntegratorStep (no state-event indicator): the event fires at
-    the end of the accepted step that crossed T_max and the heater stays off afterwards."""
-    model, inst = _heater(pwm_heater_fmu, P=1000.0, T_max=310.0, period=100.0)
+@FMI_VERSIONS
+def test_step_completion_trips_the_cutout_at_the_end_of_the_step(
+    request: pytest.FixtureRequest, fmi_version: int
+) -> None:
+    """The cutout is seen only by fmi2CompletedIntegratorStep / fmi3CompletedIntegratorStep (no state-event
+    indicator): the event fires at the end of the accepted step that crossed T_max and the heater stays off
+    afterwards."""
+    model, inst = _heater(_variant(request, "pwm_heater", fmi_version), P=1000.0, T_max=310.0, period=100.0)
+    assert inst.fmi_version == fmi_version
+    assert inst.needs_step_completion  # FMI 2.0: no completedIntegratorStepNotNeeded; FMI 3.0: declared
     save = np.linspace(0.0, 30.0, 3001)
     tr = simulate(model, (0.0, 30.0), save=save, solver=DormandPrince(hmax=0.1))
     inst.check()

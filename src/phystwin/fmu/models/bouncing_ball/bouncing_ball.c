@@ -1,12 +1,13 @@
 /*
  * bouncing_ball: ball under gravity bouncing on the ground with restitution e (FMI 2.0, ME + CS).
+ * Equations in bouncing_ball_equations.h (shared with the FMI 3.0 variant, bouncing_ball_fmi3.c):
  *
  *   dh/dt = v, dv/dt = -g   (both 0 once the ball rests)
  *   event indicator z = h (1 once resting); at impact v := -e v, h := 0.
  *   When the rebound speed falls below v_min the ball is put to rest (h = v = 0, resting = true) instead of
  *   bouncing ever faster towards the Zeno point.
  *
- * Real value references (stable):
+ * Real value references (stable; the FMI 3.0 variant uses the same numbers + 1, VR 0 being time):
  *   0 h        output, state       [m]      height (start 1)
  *   1 der(h)                       [m/s]
  *   2 v        output, state       [m/s]    velocity, up positive (start 0)
@@ -29,46 +30,27 @@
 #define CS_MAX_STEP 1e-3
 
 #include "fmi2_template.h"
+#include "bouncing_ball_equations.h"
 
-enum { H, DER_H, V, DER_V, G, E, V_MIN };
 enum { RESTING };
 
-/* ME solvers locate the root to their own tolerance and may stop a hair above the ground */
-#define IMPACT_TOL 1e-9
-
 static void model_defaults(Instance *m) {
-    fmi2Real *r = m->s.r;
-    r[H] = 1.0;
-    r[V] = 0.0;
-    r[G] = 9.81;
-    r[E] = 0.8;
-    r[V_MIN] = 0.05;
+    bouncing_ball_defaults(m->s.r);
     m->s.b[RESTING] = fmi2False;
-    model_update(m);
 }
 
 static void model_update(Instance *m) {
-    fmi2Real *r = m->s.r;
-    if (m->s.b[RESTING]) {
-        r[DER_H] = 0.0;
-        r[DER_V] = 0.0;
-    } else {
-        r[DER_H] = r[V];
-        r[DER_V] = -r[G];
-    }
+    bouncing_ball_update(m->s.r, m->s.b[RESTING]);
 }
 
 static void model_event_indicators(Instance *m, fmi2Real z[]) {
-    z[0] = m->s.b[RESTING] ? 1.0 : m->s.r[H];
+    z[0] = bouncing_ball_indicator(m->s.r, m->s.b[RESTING]);
 }
 
 static int model_event(Instance *m) {
-    fmi2Real *r = m->s.r;
-    if (m->s.b[RESTING] || !(r[H] <= IMPACT_TOL && r[V] < 0.0)) return 0;
-    r[H] = 0.0;
-    r[V] = -r[E] * r[V];
-    if (r[V] < r[V_MIN]) {
-        r[V] = 0.0;
+    int impact = bouncing_ball_impact(m->s.r, m->s.b[RESTING]);
+    if (impact == BB_NO_IMPACT) return 0;
+    if (impact == BB_REST) {
         m->s.b[RESTING] = fmi2True;
         pt_log(m, fmi2OK, "logEvents", "ball comes to rest at t = %.12g", m->s.time);
     }
@@ -77,21 +59,9 @@ static int model_event(Instance *m) {
 }
 
 static fmi2Status model_validate(Instance *m) {
-    const fmi2Real *r = m->s.r;
-    if (!(r[G] > 0.0)) {
-        PT_ERR(m, "g = %g m/s2 must be > 0", r[G]);
-        return fmi2Error;
-    }
-    if (!(r[E] >= 0.0 && r[E] < 1.0)) {
-        PT_ERR(m, "restitution e = %g must be in [0, 1)", r[E]);
-        return fmi2Error;
-    }
-    if (!(r[V_MIN] > 0.0)) {
-        PT_ERR(m, "v_min = %g m/s must be > 0", r[V_MIN]);
-        return fmi2Error;
-    }
-    if (!(r[H] >= 0.0)) {
-        PT_ERR(m, "start height h = %g m must be >= 0", r[H]);
+    char msg[128];
+    if (bouncing_ball_check(m->s.r, msg, sizeof(msg))) {
+        PT_ERR(m, "%s", msg);
         return fmi2Error;
     }
     return fmi2OK;

@@ -15,6 +15,9 @@
  *   MODEL_TIME_EVENTS    the model implements model_next_event_time (time events, reported by fmi2NewDiscreteStates)
  *   MODEL_STEP_EVENTS    the model implements model_step_event (asked in fmi2CompletedIntegratorStep)
  *
+ * The version-independent numerics (RK4, event location of the co-simulation step) are in pt_numerics.h,
+ * shared with fmi3_template.h.
+ *
  * Everything an FMU state snapshot needs lives in ModelState, so fmi2GetFMUstate/SetFMUstate/Serialize are
  * plain copies; that keeps UKF sigma-point save/restore cheap and exact.
  */
@@ -129,106 +132,11 @@ static int pt_null(Instance *m, const char *fn, const void *p, const char *arg) 
     return 0;
 }
 
-/* ---- numerics ---- */
-static void pt_get_states(const Instance *m, fmi2Real x[]) {
-    int k;
-    for (k = 0; k < N_STATES; k++) x[k] = m->s.r[pt_state_vrs[k]];
-}
-
-static void pt_set_states(Instance *m, const fmi2Real x[]) {
-    int k;
-    for (k = 0; k < N_STATES; k++) m->s.r[pt_state_vrs[k]] = x[k];
-}
-
-static void pt_derivatives_at(Instance *m, fmi2Real t, const fmi2Real x[], fmi2Real dx[]) {
-    int k;
-    m->s.time = t;
-    pt_set_states(m, x);
-    model_update(m);
-    for (k = 0; k < N_STATES; k++) dx[k] = m->s.r[pt_derivative_vrs[k]];
-}
-
-/* one classical RK4 step from (t, x0) of length dt into x1; inputs are held (zero-order hold) */
-static void pt_rk4(Instance *m, fmi2Real t, const fmi2Real x0[], fmi2Real dt, fmi2Real x1[]) {
-    fmi2Real k1[PT_ALLOC(N_STATES)], k2[PT_ALLOC(N_STATES)], k3[PT_ALLOC(N_STATES)], k4[PT_ALLOC(N_STATES)];
-    fmi2Real xt[PT_ALLOC(N_STATES)];
-    int k;
-    pt_derivatives_at(m, t, x0, k1);
-    for (k = 0; k < N_STATES; k++) xt[k] = x0[k] + 0.5 * dt * k1[k];
-    pt_derivatives_at(m, t + 0.5 * dt, xt, k2);
-    for (k = 0; k < N_STATES; k++) xt[k] = x0[k] + 0.5 * dt * k2[k];
-    pt_derivatives_at(m, t + 0.5 * dt, xt, k3);
-    for (k = 0; k < N_STATES; k++) xt[k] = x0[k] + dt * k3[k];
-    pt_derivatives_at(m, t + dt, xt, k4);
-    for (k = 0; k < N_STATES; k++) x1[k] = x0[k] + dt / 6.0 * (k1[k] + 2.0 * k2[k] + 2.0 * k3[k] + k4[k]);
-}
-
-static void pt_indicators_at(Instance *m, fmi2Real t, const fmi2Real x[], fmi2Real z[]) {
-    m->s.time = t;
-    pt_set_states(m, x);
-    model_update(m);
-    model_event_indicators(m, z);
-}
-
-/* a crossing starts strictly on one side, so an indicator resting exactly on zero after an event is no new event */
-static int pt_crossed(const fmi2Real z0[], const fmi2Real z1[]) {
-    int k;
-    for (k = 0; k < N_EVENT_INDICATORS; k++) {
-        if ((z0[k] > 0.0 && z1[k] <= 0.0) || (z0[k] < 0.0 && z1[k] >= 0.0)) return 1;
-    }
-    return 0;
-}
-
-/* integrate [t, t + h] with fixed RK4 sub-steps, locating state events by bisection on the step length */
-static void pt_integrate(Instance *m, fmi2Real t, fmi2Real h) {
-    fmi2Real x0[PT_ALLOC(N_STATES)], x1[PT_ALLOC(N_STATES)];
-    fmi2Real z0[PT_ALLOC(N_EVENT_INDICATORS)], z1[PT_ALLOC(N_EVENT_INDICATORS)];
-    long n = (long)ceil(h / CS_MAX_STEP - 1e-9);
-    fmi2Real t_end = t + h, dt;
-    long i;
-    int guard;
-    if (n < 1) n = 1;
-    dt = h / (fmi2Real)n;
-    pt_get_states(m, x0);
-    for (i = 0; i < n; i++) {
-        fmi2Real ts = t + (fmi2Real)i * dt;
-        fmi2Real te = (i == n - 1) ? t_end : ts + dt;
-        /* several events inside one sub-step are possible; the guard stops a pathological model looping forever */
-        for (guard = 0; guard < 1000 && ts < te; guard++) {
-            fmi2Real len = te - ts;
-            pt_rk4(m, ts, x0, len, x1);
-            if (N_EVENT_INDICATORS > 0) {
-                pt_indicators_at(m, ts, x0, z0);
-                pt_indicators_at(m, te, x1, z1);
-                if (pt_crossed(z0, z1)) {
-                    fmi2Real lo = 0.0, hi = len;
-                    fmi2Real zm[PT_ALLOC(N_EVENT_INDICATORS)];
-                    int it;
-                    for (it = 0; it < 100 && hi - lo > 1e-14 * (1.0 + fabs(ts)); it++) {
-                        fmi2Real mid = 0.5 * (lo + hi);
-                        pt_rk4(m, ts, x0, mid, x1);
-                        pt_indicators_at(m, ts + mid, x1, zm);
-                        if (pt_crossed(z0, zm)) hi = mid; else lo = mid;
-                    }
-                    pt_rk4(m, ts, x0, hi, x1);
-                    ts += hi;
-                    m->s.time = ts;
-                    pt_set_states(m, x1);
-                    model_update(m);
-                    model_event(m);
-                    pt_get_states(m, x0);
-                    pt_log(m, fmi2OK, "logEvents", "state event at t = %.12g", ts);
-                    continue;
-                }
-            }
-            memcpy(x0, x1, sizeof(x0));
-            ts = te;
-        }
-    }
-    m->s.time = t_end;
-    pt_set_states(m, x0);
-    model_update(m);
-}
+/* ---- numerics (shared with the other FMI version) ---- */
+typedef fmi2Real pt_real;
+#define PT_TIME(m) (m)->s.time
+#define PT_LOG_OK fmi2OK
+#include "pt_numerics.h"
 
 /* ---- inquire platform and version ---- */
 const char *fmi2GetTypesPlatform(void) { return fmi2TypesPlatform; }

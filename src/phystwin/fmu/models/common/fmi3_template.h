@@ -1,5 +1,6 @@
 /*
- * Shared FMI 3.0 implementation (ModelExchange + CoSimulation in one binary) for Float64-only phystwin test FMUs.
+ * Shared FMI 3.0 implementation (ModelExchange + CoSimulation in one binary) for the phystwin test FMUs
+ * (Float64 variables, and optionally calculated Booleans).
  *
  * A model file defines, before including this header:
  *   MODEL_GUID           string literal, the instantiationToken (passed by the builder with -DMODEL_GUID=...)
@@ -9,8 +10,16 @@
  *   FLOAT64_KINDS        one character per value reference: 'i' input, 'p' fixed parameter, 't' tunable
  *                        parameter, 'x' continuous state, 'c' calculated, 'T' time (never settable)
  *   CS_MAX_STEP          largest internal RK4 step of the co-simulation interface [s]
- * and implements the model hooks declared below. Clocks, scheduled execution and the non-Float64 types are
- * not used by these models; their entry points exist (fmpy may resolve them) and report a clear error.
+ * and implements the model hooks declared below. Optional:
+ *   N_BOOLEANS           number of Boolean variables (default 0), all calculated (outputs or locals); their
+ *                        value references follow the Float64 ones: N_FLOAT64 .. N_FLOAT64 + N_BOOLEANS - 1
+ *   MODEL_TIME_EVENTS    the model implements model_next_event_time (time events, reported by
+ *                        fmi3UpdateDiscreteStates); model exchange only
+ *   MODEL_STEP_EVENTS    the model implements model_step_event (asked in fmi3CompletedIntegratorStep; the
+ *                        model description then declares needsCompletedIntegratorStep="true")
+ * The version-independent numerics (RK4, event location of the co-simulation step) are in pt_numerics.h,
+ * shared with fmi2_template.h. Clocks, scheduled execution and the other types are not used by these models;
+ * their entry points exist (fmpy may resolve them) and report a clear error.
  */
 #ifndef PHYSTWIN_FMI3_TEMPLATE_H
 #define PHYSTWIN_FMI3_TEMPLATE_H
@@ -27,10 +36,15 @@
 #error "MODEL_GUID must be defined (the builder passes -DMODEL_GUID=...)"
 #endif
 
+#ifndef N_BOOLEANS
+#define N_BOOLEANS 0
+#endif
+
 #define PT_ALLOC(n) ((n) > 0 ? (n) : 1)
 
 typedef struct {
     fmi3Float64 r[N_FLOAT64]; /* r[0] mirrors the current time */
+    fmi3Boolean b[PT_ALLOC(N_BOOLEANS)];
     fmi3Float64 last_successful_time;
 } ModelState;
 
@@ -62,8 +76,17 @@ typedef struct {
 static void model_defaults(Instance *m);
 static void model_update(Instance *m);
 static void model_event_indicators(Instance *m, fmi3Float64 z[]);
+/* handle a state or time event; return nonzero when continuous states changed */
 static int model_event(Instance *m);
 static fmi3Status model_validate(Instance *m);
+#ifdef MODEL_TIME_EVENTS
+/* 1 and the next time event in *t if one is scheduled, else 0 */
+static int model_next_event_time(Instance *m, fmi3Float64 *t);
+#endif
+#ifdef MODEL_STEP_EVENTS
+/* 1 if the importer should enter event mode at the end of the integrator step just completed */
+static int model_step_event(Instance *m);
+#endif
 
 static const fmi3ValueReference pt_state_vrs[PT_ALLOC(N_STATES)] = STATE_VRS;
 static const fmi3ValueReference pt_derivative_vrs[PT_ALLOC(N_STATES)] = DERIVATIVE_VRS;
@@ -104,54 +127,11 @@ static int pt_null(Instance *m, const char *fn, const void *p, const char *arg) 
     return 0;
 }
 
-static void pt_get_states(const Instance *m, fmi3Float64 x[]) {
-    int k;
-    for (k = 0; k < N_STATES; k++) x[k] = m->s.r[pt_state_vrs[k]];
-}
-
-static void pt_set_states(Instance *m, const fmi3Float64 x[]) {
-    int k;
-    for (k = 0; k < N_STATES; k++) m->s.r[pt_state_vrs[k]] = x[k];
-}
-
-static void pt_derivatives_at(Instance *m, fmi3Float64 t, const fmi3Float64 x[], fmi3Float64 dx[]) {
-    int k;
-    m->s.r[0] = t;
-    pt_set_states(m, x);
-    model_update(m);
-    for (k = 0; k < N_STATES; k++) dx[k] = m->s.r[pt_derivative_vrs[k]];
-}
-
-static void pt_rk4(Instance *m, fmi3Float64 t, const fmi3Float64 x0[], fmi3Float64 dt, fmi3Float64 x1[]) {
-    fmi3Float64 k1[PT_ALLOC(N_STATES)], k2[PT_ALLOC(N_STATES)], k3[PT_ALLOC(N_STATES)], k4[PT_ALLOC(N_STATES)];
-    fmi3Float64 xt[PT_ALLOC(N_STATES)];
-    int k;
-    pt_derivatives_at(m, t, x0, k1);
-    for (k = 0; k < N_STATES; k++) xt[k] = x0[k] + 0.5 * dt * k1[k];
-    pt_derivatives_at(m, t + 0.5 * dt, xt, k2);
-    for (k = 0; k < N_STATES; k++) xt[k] = x0[k] + 0.5 * dt * k2[k];
-    pt_derivatives_at(m, t + 0.5 * dt, xt, k3);
-    for (k = 0; k < N_STATES; k++) xt[k] = x0[k] + dt * k3[k];
-    pt_derivatives_at(m, t + dt, xt, k4);
-    for (k = 0; k < N_STATES; k++) x1[k] = x0[k] + dt / 6.0 * (k1[k] + 2.0 * k2[k] + 2.0 * k3[k] + k4[k]);
-}
-
-/* fixed-step RK4 over [t, t + h]; these FMI 3.0 models have no state events */
-static void pt_integrate(Instance *m, fmi3Float64 t, fmi3Float64 h) {
-    fmi3Float64 x0[PT_ALLOC(N_STATES)], x1[PT_ALLOC(N_STATES)];
-    long n = (long)ceil(h / CS_MAX_STEP - 1e-9), i;
-    fmi3Float64 dt;
-    if (n < 1) n = 1;
-    dt = h / (fmi3Float64)n;
-    pt_get_states(m, x0);
-    for (i = 0; i < n; i++) {
-        pt_rk4(m, t + (fmi3Float64)i * dt, x0, dt, x1);
-        memcpy(x0, x1, sizeof(x0));
-    }
-    m->s.r[0] = t + h;
-    pt_set_states(m, x0);
-    model_update(m);
-}
+/* ---- numerics (shared with the other FMI version) ---- */
+typedef fmi3Float64 pt_real;
+#define PT_TIME(m) (m)->s.r[0]
+#define PT_LOG_OK fmi3OK
+#include "pt_numerics.h"
 
 const char *fmi3GetVersion(void) { return fmi3Version; }
 
@@ -371,7 +351,8 @@ fmi3Status fmi3SetFloat64(fmi3Instance instance, const fmi3ValueReference valueR
     return fmi3OK;
 }
 
-/* the models have Float64 variables only; the other typed accessors accept empty calls and reject the rest */
+/* the models have Float64 (and Boolean) variables only; the other typed accessors accept empty calls and reject
+   the rest */
 #define PT_NO_TYPE_GET(NAME, CTYPE)                                                                         \
     fmi3Status NAME(fmi3Instance instance, const fmi3ValueReference valueReferences[], size_t nValueReferences, \
                     CTYPE values[], size_t nValues) {                                                        \
@@ -406,7 +387,6 @@ PT_NO_TYPE_GET(fmi3GetInt32, fmi3Int32)
 PT_NO_TYPE_GET(fmi3GetUInt32, fmi3UInt32)
 PT_NO_TYPE_GET(fmi3GetInt64, fmi3Int64)
 PT_NO_TYPE_GET(fmi3GetUInt64, fmi3UInt64)
-PT_NO_TYPE_GET(fmi3GetBoolean, fmi3Boolean)
 PT_NO_TYPE_GET(fmi3GetString, fmi3String)
 PT_NO_TYPE_SET(fmi3SetFloat32, fmi3Float32)
 PT_NO_TYPE_SET(fmi3SetInt8, fmi3Int8)
@@ -417,8 +397,45 @@ PT_NO_TYPE_SET(fmi3SetInt32, fmi3Int32)
 PT_NO_TYPE_SET(fmi3SetUInt32, fmi3UInt32)
 PT_NO_TYPE_SET(fmi3SetInt64, fmi3Int64)
 PT_NO_TYPE_SET(fmi3SetUInt64, fmi3UInt64)
-PT_NO_TYPE_SET(fmi3SetBoolean, fmi3Boolean)
 PT_NO_TYPE_SET(fmi3SetString, fmi3String)
+
+fmi3Status fmi3GetBoolean(fmi3Instance instance, const fmi3ValueReference valueReferences[], size_t nValueReferences,
+                          fmi3Boolean values[], size_t nValues) {
+    Instance *m = (Instance *)instance;
+    size_t k;
+    if (!pt_check(m, "fmi3GetBoolean", PH_ANY_ALIVE | PH_ERROR)) return fmi3Error;
+    if (nValueReferences == 0) return fmi3OK;
+    if (pt_null(m, "fmi3GetBoolean", valueReferences, "valueReferences") ||
+        pt_null(m, "fmi3GetBoolean", values, "values"))
+        return fmi3Error;
+    if (nValues != nValueReferences) {
+        PT_ERR(m, "fmi3GetBoolean: nValues %lu != nValueReferences %lu (all variables are scalars)",
+               (unsigned long)nValues, (unsigned long)nValueReferences);
+        return fmi3Error;
+    }
+    for (k = 0; k < nValueReferences; k++) {
+        fmi3ValueReference vr = valueReferences[k];
+        if (vr < (fmi3ValueReference)N_FLOAT64 || vr >= (fmi3ValueReference)(N_FLOAT64 + N_BOOLEANS)) {
+            PT_ERR(m, "fmi3GetBoolean: %u is not the value reference of a Boolean variable", (unsigned)vr);
+            return fmi3Error;
+        }
+        values[k] = m->s.b[vr - N_FLOAT64];
+    }
+    return fmi3OK;
+}
+
+fmi3Status fmi3SetBoolean(fmi3Instance instance, const fmi3ValueReference valueReferences[], size_t nValueReferences,
+                          const fmi3Boolean values[], size_t nValues) {
+    Instance *m = (Instance *)instance;
+    (void)valueReferences;
+    (void)values;
+    (void)nValues;
+    if (!pt_check(m, "fmi3SetBoolean", PH_INSTANTIATED | PH_RUNNING)) return fmi3Error;
+    if (nValueReferences == 0) return fmi3OK;
+    /* every Boolean of these models is calculated */
+    PT_ERR(m, "fmi3SetBoolean: this model has no settable Boolean variables");
+    return fmi3Error;
+}
 
 fmi3Status fmi3GetBinary(fmi3Instance instance, const fmi3ValueReference valueReferences[], size_t nValueReferences,
                          size_t valueSizes[], fmi3Binary values[], size_t nValues) {
@@ -695,18 +712,22 @@ fmi3Status fmi3UpdateDiscreteStates(fmi3Instance instance, fmi3Boolean *discrete
                                     fmi3Boolean *valuesOfContinuousStatesChanged, fmi3Boolean *nextEventTimeDefined,
                                     fmi3Float64 *nextEventTime) {
     Instance *m = (Instance *)instance;
-    int changed;
+    int changed, time_event = 0;
+    fmi3Float64 next = 0.0;
     if (!pt_check(m, "fmi3UpdateDiscreteStates", PH_EVENT)) return fmi3Error;
     model_update(m);
     changed = model_event(m);
     model_update(m);
+#ifdef MODEL_TIME_EVENTS
+    time_event = model_next_event_time(m, &next);
+#endif
     /* every output argument is optional in FMI 3.0 */
     if (discreteStatesNeedUpdate) *discreteStatesNeedUpdate = false;
     if (terminateSimulation) *terminateSimulation = false;
     if (nominalsOfContinuousStatesChanged) *nominalsOfContinuousStatesChanged = false;
     if (valuesOfContinuousStatesChanged) *valuesOfContinuousStatesChanged = changed ? true : false;
-    if (nextEventTimeDefined) *nextEventTimeDefined = false;
-    if (nextEventTime) *nextEventTime = 0.0;
+    if (nextEventTimeDefined) *nextEventTimeDefined = time_event ? true : false;
+    if (nextEventTime) *nextEventTime = time_event ? next : 0.0;
     return fmi3OK;
 }
 
@@ -733,7 +754,12 @@ fmi3Status fmi3CompletedIntegratorStep(fmi3Instance instance, fmi3Boolean noSetF
     if (pt_null(m, "fmi3CompletedIntegratorStep", enterEventMode, "enterEventMode") ||
         pt_null(m, "fmi3CompletedIntegratorStep", terminateSimulation, "terminateSimulation"))
         return fmi3Error;
+#ifdef MODEL_STEP_EVENTS
+    model_update(m);
+    *enterEventMode = model_step_event(m) ? true : false;
+#else
     *enterEventMode = false;
+#endif
     *terminateSimulation = false;
     m->s.last_successful_time = m->s.r[0];
     return fmi3OK;

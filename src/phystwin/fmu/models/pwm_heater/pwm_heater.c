@@ -1,5 +1,6 @@
 /*
  * pwm_heater: a heater switched by a fixed PWM schedule, with an over-temperature cutout (FMI 2.0, ME only).
+ * Equations in pwm_heater_equations.h (shared with the FMI 3.0 variant, pwm_heater_fmi3.c):
  *
  *   C dT/dt = Q_heat - G (T - T_amb),   Q_heat = P if on and not tripped, else 0
  *
@@ -8,7 +9,7 @@
  * T >= T_max, fmi2CompletedIntegratorStep asks for event mode and the cutout trips (latched: the heater
  * stays off). No state-event indicator: the cutout is found only through step completion.
  *
- * Real value references (stable):
+ * Real value references (stable; the FMI 3.0 variant uses the same numbers + 1, VR 0 being time):
  *   0 T         state                [K]    heater temperature (start 293.15, declared max 423.15)
  *   1 der(T)                         [K/s]
  *   2 T_amb     input                [K]    ambient temperature (start 293.15)
@@ -38,30 +39,18 @@
 #define MODEL_STEP_EVENTS
 
 #include "fmi2_template.h"
+#include "pwm_heater_equations.h"
 
-enum { T, DER_T, T_AMB, P, C, G, PERIOD, DUTY, T_MAX, Q_HEAT, T_SWITCH };
 enum { ON, TRIPPED };
 
 static void model_defaults(Instance *m) {
-    fmi2Real *r = m->s.r;
-    r[T] = 293.15;
-    r[T_AMB] = 293.15;
-    r[P] = 100.0;
-    r[C] = 500.0;
-    r[G] = 2.0;
-    r[PERIOD] = 10.0;
-    r[DUTY] = 0.5;
-    r[T_MAX] = 400.0;
-    r[T_SWITCH] = NAN; /* scheduled at the first fmi2NewDiscreteStates, from the start time */
+    pwm_heater_defaults(m->s.r);
     m->s.b[ON] = fmi2True;
     m->s.b[TRIPPED] = fmi2False;
-    model_update(m);
 }
 
 static void model_update(Instance *m) {
-    fmi2Real *r = m->s.r;
-    r[Q_HEAT] = (m->s.b[ON] && !m->s.b[TRIPPED]) ? r[P] : 0.0;
-    r[DER_T] = (r[Q_HEAT] - r[G] * (r[T] - r[T_AMB])) / r[C];
+    pwm_heater_update(m->s.r, m->s.b[ON], m->s.b[TRIPPED]);
 }
 
 static void model_event_indicators(Instance *m, fmi2Real z[]) {
@@ -70,38 +59,29 @@ static void model_event_indicators(Instance *m, fmi2Real z[]) {
 }
 
 static int model_next_event_time(Instance *m, fmi2Real *t) {
-    fmi2Real *r = m->s.r;
-    if (isnan(r[T_SWITCH])) r[T_SWITCH] = m->s.time + r[DUTY] * r[PERIOD];
-    *t = r[T_SWITCH];
+    *t = pwm_heater_next_switch(m->s.r, m->s.time);
     return 1;
 }
 
-static int model_step_event(Instance *m) { return !m->s.b[TRIPPED] && m->s.r[T] >= m->s.r[T_MAX]; }
+static int model_step_event(Instance *m) { return !m->s.b[TRIPPED] && pwm_heater_over_temperature(m->s.r); }
 
 static int model_event(Instance *m) {
-    fmi2Real *r = m->s.r;
-    /* the importer enters event mode at (or a rounding error past) the switching time */
-    if (!isnan(r[T_SWITCH]) && m->s.time >= r[T_SWITCH] - 1e-9 * (1.0 + fabs(r[T_SWITCH]))) {
+    if (pwm_heater_switch_due(m->s.r, m->s.time, m->s.b[ON])) {
         m->s.b[ON] = !m->s.b[ON];
-        r[T_SWITCH] += (m->s.b[ON] ? r[DUTY] : 1.0 - r[DUTY]) * r[PERIOD];
         pt_log(m, fmi2OK, "logEvents", "heater %s at t = %.12g", m->s.b[ON] ? "on" : "off", m->s.time);
     }
-    if (!m->s.b[TRIPPED] && r[T] >= r[T_MAX]) {
+    if (!m->s.b[TRIPPED] && pwm_heater_over_temperature(m->s.r)) {
         m->s.b[TRIPPED] = fmi2True;
-        pt_log(m, fmi2OK, "logEvents", "cutout trips at t = %.12g, T = %.6g K", m->s.time, r[T]);
+        pt_log(m, fmi2OK, "logEvents", "cutout trips at t = %.12g, T = %.6g K", m->s.time, m->s.r[PWM_T]);
     }
     model_update(m);
     return 0; /* the continuous state is never reset */
 }
 
 static fmi2Status model_validate(Instance *m) {
-    const fmi2Real *r = m->s.r;
-    if (!(r[C] > 0.0) || !(r[G] >= 0.0) || !(r[P] >= 0.0)) {
-        PT_ERR(m, "C = %g J/K must be > 0, G = %g W/K and P = %g W >= 0", r[C], r[G], r[P]);
-        return fmi2Error;
-    }
-    if (!(r[PERIOD] > 0.0) || !(r[DUTY] > 0.0 && r[DUTY] < 1.0)) {
-        PT_ERR(m, "period = %g s must be > 0 and duty = %g in (0, 1)", r[PERIOD], r[DUTY]);
+    char msg[160];
+    if (pwm_heater_check(m->s.r, msg, sizeof(msg))) {
+        PT_ERR(m, "%s", msg);
         return fmi2Error;
     }
     return fmi2OK;
