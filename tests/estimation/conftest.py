@@ -5,15 +5,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-import numpy as np
 import pytest
 
 from phystwin._jit import njit
 from phystwin.core.model import Layout, Model, Signal
-
-CV_A = np.array([[0.0, 1.0], [0.0, 0.0]])
-CV_B = np.array([[0.0], [1.0]])
-CV_H = np.array([[1.0, 0.0]])
 
 
 @njit(cache=False)

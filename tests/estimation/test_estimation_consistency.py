@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from constant_velocity import CV_A, CV_B, CV_H
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chi2
 
-from conftest import CV_A, CV_B, CV_H
 from phystwin.estimation.consistency import (
     autocorrelation,
     chi2_bounds,

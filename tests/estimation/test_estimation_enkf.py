@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from constant_velocity import CV_A, CV_B, CV_H
 
-from conftest import CV_A, CV_B, CV_H
 from phystwin.core import solvers
 from phystwin.core.model import Model
 from phystwin.core.options import RK4

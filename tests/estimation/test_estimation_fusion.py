@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from constant_velocity import CV_A, CV_B
 from scipy.stats import binom, chi2
 
-from conftest import CV_A, CV_B
 from phystwin.core import solvers
 from phystwin.core.model import Model
 from phystwin.core.options import RK4

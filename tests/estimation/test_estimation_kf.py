@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from constant_velocity import CV_A, CV_B, CV_H
 from filterpy.kalman import KalmanFilter as FpKalmanFilter
 from scipy.stats import chi2
 
-from conftest import CV_A, CV_B, CV_H
 from phystwin.estimation import kernels
 from phystwin.estimation.discretize import discretize
 from phystwin.estimation.filters import KalmanFilter

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from constant_velocity import CV_A, CV_B, CV_H
 from filterpy.kalman import rts_smoother as fp_rts_smoother
 
-from conftest import CV_A, CV_B, CV_H
 from phystwin.estimation.discretize import discretize
 from phystwin.estimation.filters import KalmanFilter
 from phystwin.estimation.smoother import ForwardPass, record_forward, rts_smooth

@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from constant_velocity import CV_A, CV_B
 
-from conftest import CV_A, CV_B
 from phystwin._jit import njit
 from phystwin.core.model import Model
 from phystwin.estimation import kernels

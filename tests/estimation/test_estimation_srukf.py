@@ -8,8 +8,8 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from constant_velocity import CV_A, CV_B, CV_H
 
-from conftest import CV_A, CV_B, CV_H
 from phystwin._jit import njit
 from phystwin.core import solvers
 from phystwin.core.model import Layout, Model, Signal

@@ -6,10 +6,17 @@ import numpy as np
 import pytest
 
 from phystwin.core.model import Model
-from phystwin.estimation import FusedSensor, FusionEngine, GaussianState, Measurement, UnscentedKalmanFilter
+from phystwin.estimation import (
+    FusedSensor,
+    FusionEngine,
+    GaussianState,
+    Measurement,
+    UnscentedKalmanFilter,
+    step_kernels,
+)
 from phystwin.estimation.discretize import van_loan
 from phystwin.estimation.status import BAD_ARGUMENT, OK
-from phystwin.estimation.step_kernels import van_loan_series
+from phystwin.estimation.step_kernels import function_address, van_loan_series
 
 
 @pytest.mark.parametrize("dt", [0.0, 1e-6, 1e-3, 0.1, 10.0])
@@ -60,6 +67,27 @@ def test_predict_update_equals_predict_then_update(motor_model: Model) -> None:
         np.testing.assert_allclose(info.innovation, ref_info.innovation, rtol=1e-12, atol=1e-12)
         assert info.nis == pytest.approx(ref_info.nis, rel=1e-10)
         state = got
+
+
+def test_ukf_step_by_address_equals_ukf_step_with_function_values(motor_model: Model) -> None:
+    """The kernel behind predict_update (model functions as addresses) is the first-class kernel."""
+    ukf, state, u = _motor_ukf(motor_model)
+    n, m = ukf.n, 2
+    fns = motor_model.functions()[:3]
+    uv = ukf.inputs(u)
+    outs = []
+    for kernel, f in ((step_kernels.ukf_step, fns), (step_kernels.ukf_step_at, [function_address(g) for g in fns])):
+        buffers = [np.empty((2 * n + 1, n)), np.empty(n), np.empty((n, n)), np.empty(n), np.empty((n, n)),
+                   np.empty(m), np.empty((m, m)), np.empty(2), np.zeros(8)]  # fmt: skip
+        st = kernel(
+            *f, state.t, 2e-3, np.array(state.x), np.array(state.P), uv, ukf.p, ukf.Qc, np.empty((n, n)), 0,
+            ukf.Wm, ukf.Wc, ukf.c, ukf._opts, ukf.idx, motor_model.layout.ny, ukf.R, np.array([0.5, 3.0]), uv,
+            *buffers,
+        )  # fmt: skip
+        assert st == OK
+        outs.append(buffers)
+    for a, b in zip(*outs, strict=True):
+        assert np.array_equal(a, b)
 
 
 def test_predict_update_rejects_bad_measurement_and_keeps_the_input_state(motor_model: Model) -> None:

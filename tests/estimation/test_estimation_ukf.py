@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from constant_velocity import CV_A, CV_B, CV_H
 from filterpy.kalman import MerweScaledSigmaPoints
 from filterpy.kalman import UnscentedKalmanFilter as FpUKF
 
-from conftest import CV_A, CV_B, CV_H
 from phystwin.core import solvers
 from phystwin.core.model import Model
 from phystwin.core.options import RK4

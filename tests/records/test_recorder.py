@@ -94,6 +94,28 @@ def test_append_rows_drops_non_increasing_times(tmp_path) -> None:  # type: igno
     assert np.array_equal(t, [1.0, 2.0, 3.0, 4.0]) and np.array_equal(v, [1.0, 1.0, 5.0, 7.0])
 
 
+def test_append_row_equals_append_in_signal_order(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with _recorder(tmp_path / "a.h5") as a, _recorder(tmp_path / "b.h5") as b:
+        a.start()
+        b.start()
+        for k, t in enumerate([0.1, 0.2, 0.2, 0.3, math.nan, 0.15, 0.4]):
+            a.append(MEAS, t, {"current": float(k), "speed": -float(k)})
+            b.append_row(MEAS, t, (float(k), -float(k)))
+            a.append("estimate", t, {"winding.T": 300.0 + k, "winding.T.sd": math.nan})
+            b.append_row("estimate", t, [300.0 + k, math.nan])
+        assert a.dropped == b.dropped == {MEAS: 3, "estimate": 3}
+        with pytest.raises(ValueError, match=r"1 value\(s\) for the 2 signal\(s\) \['current', 'speed'\]"):
+            b.append_row(MEAS, 9.0, (1.0,))
+        with pytest.raises(ValueError, match="unknown stream 'nope'"):
+            b.append_row("nope", 9.0, ())
+    ra, rb = read_record(tmp_path / "a.h5"), read_record(tmp_path / "b.h5")
+    for stream in (MEAS, "estimate"):
+        for name in ra.streams[stream].signals:
+            ta, va, _ = ra.signal(name, stream)
+            tb, vb, _ = rb.signal(name, stream)
+            assert np.array_equal(ta, tb) and np.array_equal(va, vb, equal_nan=True), (stream, name)
+
+
 def test_drops_are_logged_at_most_once_per_second(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
     with _recorder(tmp_path / "r.h5") as rec, caplog.at_level(logging.WARNING, logger="phystwin.records"):
         rec.start()

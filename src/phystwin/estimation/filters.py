@@ -90,7 +90,15 @@ def _covariance(name: str, M: Any, m: int) -> np.ndarray:
     return A
 
 
+def _finite_vector(v: Any, n: int) -> bool:
+    """True if ``v`` is a finite float64 ndarray of shape ``(n,)`` (a cheap check for small vectors:
+    the live path's measurements and inputs have a handful of entries)."""
+    return type(v) is np.ndarray and v.dtype == np.float64 and v.shape == (n,) and all(map(math.isfinite, v.tolist()))
+
+
 def _measurement(z: Any, labels: Sequence[str]) -> tuple[np.ndarray, str]:
+    if _finite_vector(z, len(labels)):  # the common case: a Measurement's value, already a float vector
+        return np.array(z), ""
     zv = np.array(np.atleast_1d(np.asarray(z, dtype=np.float64)), dtype=np.float64).reshape(-1)
     if zv.shape[0] != len(labels):
         raise ValueError(
@@ -383,8 +391,10 @@ class UnscentedKalmanFilter(_ModelFilter):
     ) -> None:
         self._set_up(model, measured_outputs, R, Qc, Qd, dt)
         self._step_entry: Any = None
+        self._fn_addresses: tuple[Any, ...] = ()
         lay = model.layout
         n = lay.nx
+        self._nx, self._ny, self._nu = n, lay.ny, lay.nu
         self.dt = dt
         self.p = model.parameters(params)
         self.Wm, self.Wc, self.c = kernels.merwe_weights(n, float(alpha), float(beta), float(kappa))
@@ -487,8 +497,9 @@ class UnscentedKalmanFilter(_ModelFilter):
         EstimationError
             If the prediction fails (as :meth:`predict`).
         """
-        if state.n != self.n:
-            raise ValueError(f"state has {state.n} entries, model {self.model.name!r} has {self.n} states")
+        n = self._nx
+        if state.x.shape[0] != n:
+            raise ValueError(f"state has {state.n} entries, model {self.model.name!r} has {n} states")
         dt = float(t) - state.t
         if not (math.isfinite(dt) and dt >= 0.0):
             raise ValueError(f"cannot predict from t = {state.t:g} s back to t = {t!r} s")
@@ -501,7 +512,6 @@ class UnscentedKalmanFilter(_ModelFilter):
             uo = self._input_array(u_out)
         else:
             uo = uv if u is not None else self.model.output_inputs(None)
-        n = self.n
         fixed = self.Qd is not None
         if fixed and dt > 0.0 and not math.isclose(dt, float(self.dt), rel_tol=1e-9, abs_tol=1e-12):  # type: ignore[arg-type]
             raise ValueError(
@@ -515,7 +525,7 @@ class UnscentedKalmanFilter(_ModelFilter):
         st = self._run_step(
             (
                 state.t, dt, *_writable(state), uv, self.p, Qc, Qd, int(fixed), self.Wm, self.Wc, self.c, self._opts,
-                self.idx, self.model.layout.ny, self.R, zv, uo, np.empty((2 * n + 1, n)), x_prior, P_prior, x, P,
+                self.idx, self._ny, self.R, zv, uo, np.empty((2 * n + 1, n)), x_prior, P_prior, x, P,
                 y, S, info, np.zeros(8),
             )
         )  # fmt: skip
@@ -528,17 +538,19 @@ class UnscentedKalmanFilter(_ModelFilter):
         return GaussianState.trusted(float(t), x, P), UpdateInfo(True, OK, y, S, float(info[0]))
 
     def _run_step(self, args: tuple[Any, ...]) -> int:
-        """One fused step; after the first call through the compiled entry point, which skips
-        numba's typing of the 30 arguments (they always have the same types here)."""
+        """One fused step (:func:`~phystwin.estimation.step_kernels.ukf_step_at`: the model functions
+        by address, which spares unboxing three function objects per call); after the first call
+        through the compiled entry point, which skips numba's typing of the 30 arguments (they
+        always have the same types here). ``self._fns`` keeps the addressed functions alive."""
         if self._step_entry is None:
-            st = int(step_kernels.ukf_step(*self._fns, *args))
-            self._step_entry = step_kernels.entry_point(step_kernels.ukf_step)
+            self._fn_addresses = tuple(step_kernels.function_address(f) for f in self._fns)
+            st = int(step_kernels.ukf_step_at(*self._fn_addresses, *args))
+            self._step_entry = step_kernels.entry_point(step_kernels.ukf_step_at)
             return st
-        return int(self._step_entry(*self._fns, *args))
+        return int(self._step_entry(*self._fn_addresses, *args))
 
     def _input_array(self, u: Any) -> np.ndarray:
         """:meth:`inputs`, with a cheap path for an already-validated float64 vector (the fusion engine's)."""
-        nu = self.model.layout.nu
-        if isinstance(u, np.ndarray) and u.dtype == np.float64 and u.shape == (nu,) and np.isfinite(u).all():
+        if _finite_vector(u, self._nu):
             return np.array(u)
         return self.inputs(u)

@@ -126,7 +126,7 @@ class FusedSensor:
     max_forward_jump: float | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     key: tuple[float, str, int]
     meas: Measurement
@@ -441,7 +441,7 @@ class FusionEngine:
             return self._count(s, FusionOutcome(FusionReason.TOO_OLD, name, meas.t, message=msg))
         self._seen[(name, meas.seq)] = meas.t
         v = meas.value
-        if v.shape != (s.m,) or not np.all(np.isfinite(v)):
+        if v.shape != (s.m,) or not all(map(math.isfinite, v.tolist())):
             msg = f"expected {s.m} finite value(s), got {v.tolist()}"
             return self._count(s, FusionOutcome(FusionReason.INVALID, name, meas.t, message=msg))
         if meas.quality != 0:
@@ -491,22 +491,31 @@ class FusionEngine:
     def _insert(self, s: _Sensor, meas: Measurement) -> FusionOutcome:
         key = (meas.t, meas.sensor, meas.seq)
         hist = self._history
-        # in-order arrival (the live case) appends; only a late sample searches the history's keys
-        i = len(hist) if not hist or key > hist[-1].key else bisect.bisect_right([e.key for e in hist], key)
-        in_order = i == len(self._history) and meas.t >= self._state.t
-        new = _Entry(key, meas, self._state)
-        tail = self._rerun(i, new, start=self._state if in_order else None)
-        if not in_order:
+        last = not hist or key > hist[-1].key
+        state = self._state
+        new = _Entry(key, meas, state)
+        if last and meas.t >= state.t:
+            # in-order arrival (the live case): what _rerun does for a one-entry tail after the
+            # current state, without its copies; nothing is committed if the step raises
+            self._step(state, new)
+            hist.append(new)
+            self._state = new.post
+            if new.reason is FusionReason.ACCEPTED:
+                self._last_accepted[meas.sensor] = max(self._last_accepted.get(meas.sensor, -math.inf), meas.t)
+            replayed = 0
+        else:
+            # a late sample searches the history's keys and re-runs everything after it
+            i = len(hist) if last else bisect.bisect_right([e.key for e in hist], key)
+            replayed = len(self._rerun(i, new)) - 1
             s.counters.out_of_sequence += 1
-        out = FusionOutcome(new.reason, meas.sensor, meas.t, new.nis, len(tail) - 1, "", new.innovation, new.S)
+        out = FusionOutcome(new.reason, meas.sensor, meas.t, new.nis, replayed, "", new.innovation, new.S)
         return self._count(s, out)
 
-    def _rerun(self, i: int, new: _Entry | None, start: GaussianState | None = None) -> list[_Entry]:
+    def _rerun(self, i: int, new: _Entry | None) -> list[_Entry]:
         """Re-run the history from index ``i`` (with ``new`` inserted there) and commit only if every
         step succeeds: re-decided counters, history, state (predicted back up to the current time)."""
         hist = self._history
-        if start is None:
-            start = hist[i - 1].post if i > 0 else self._anchor
+        start = hist[i - 1].post if i > 0 else self._anchor
         tail = ([new] if new is not None else []) + [dataclasses.replace(e) for e in hist[i:]]
         state = start
         for e in tail:

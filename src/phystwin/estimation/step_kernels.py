@@ -29,6 +29,16 @@ Fused step
 :func:`~phystwin.estimation.kernels.ukf_predict_rk4_spec`) -> UKF update on the measured output rows
 (:func:`~phystwin.estimation.kernels.ukf_update_spec`), with the exact arithmetic of the two separate
 kernels. ``info[1]`` tells which stage a failure came from (0 predict, 1 update).
+
+Model functions by address
+--------------------------
+A first-class function argument costs ~5 us of Python per call of a compiled entry point: numba
+unboxes it by calling back into Python twice (wrapper and jit address, with a signature check)
+whatever object is passed. :func:`ukf_step_at` therefore takes the three model functions as the
+``int64`` addresses of their C wrappers (:func:`function_address`) and turns them back into
+first-class function values inside the compiled code (:func:`rhs_at`, :func:`jac_at`), so the call
+is the same machine code as with the function objects. The addresses are arguments, not
+constants: the compiled kernel stays model-independent and disk-cacheable.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from phystwin._jit import njit
+from phystwin._jit import JIT_DISABLED, njit
 from phystwin.core.solvers._nb import lazy_kernels
 from phystwin.core.solvers.common import all_finite2
 from phystwin.estimation.kernels import (
@@ -51,10 +61,21 @@ from phystwin.estimation.kernels import (
 )
 from phystwin.estimation.status import BAD_ARGUMENT, NONFINITE, OK
 
-LAZY_KERNELS = ("process_noise", "ukf_step")
+LAZY_KERNELS = ("process_noise", "ukf_step", "ukf_step_at")
 """Typed kernels built (or loaded from the disk cache) on first attribute access."""
 
-__all__ = [*LAZY_KERNELS, "LAZY_KERNELS", "PROCESS_NOISE_SIG", "UKF_STEP_SIG", "entry_point", "van_loan_series"]
+__all__ = [
+    *LAZY_KERNELS,
+    "LAZY_KERNELS",
+    "PROCESS_NOISE_SIG",
+    "UKF_STEP_AT_SIG",
+    "UKF_STEP_SIG",
+    "entry_point",
+    "function_address",
+    "jac_at",
+    "rhs_at",
+    "van_loan_series",
+]
 
 _MAX_TERMS = 40
 
@@ -207,6 +228,65 @@ def ukf_step_spec(  # type: ignore[no-untyped-def]
     return ukf_update_spec(out, t + dt, x_prior, P_prior, u_out, p, idx, ny, R, z, Wm, Wc, c, x_out, P_out, y, S, info)
 
 
+# --------------------------------------------------------------------------- model functions by address
+if JIT_DISABLED:
+
+    def rhs_at(address: Any) -> Any:
+        """Identity when running as plain Python (the "address" is the function itself)."""
+        return address
+
+    jac_at = rhs_at
+
+    def function_address(fn: Any) -> Any:
+        """The function itself when running as plain Python."""
+        return fn
+
+else:
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    def _function_at(fn_type: Any) -> Any:
+        """An intrinsic ``address -> fn_type`` value calling the C wrapper at ``address``."""
+
+        @intrinsic
+        def at(typingctx, address):  # type: ignore[no-untyped-def]
+            if not isinstance(address, types.Integer):
+                return None
+
+            def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+                # c_addr only (py_addr and jit_addr null): exactly what numba unboxes from a
+                # function_pointer value, whose jit address is 0, so calls go through the C wrapper
+                fn = cgutils.create_struct_proxy(fn_type)(context, builder)
+                fn.c_addr = builder.inttoptr(args[0], context.get_value_type(types.voidptr))
+                return fn._getvalue()
+
+            return fn_type(address), codegen
+
+        return at
+
+    rhs_at = _function_at(UKF_PREDICT_SIG.args[0])  # rhs(t, x, u, p, dx) or out(t, x, u, p, y) at an address
+    jac_at = _function_at(UKF_PREDICT_SIG.args[1])  # jac(t, x, u, p, J) at an address
+
+    def function_address(fn: Any) -> Any:
+        """The address of the C wrapper of a model function from :meth:`Model.functions` (an int).
+
+        The address is only valid while ``fn`` is alive: the caller keeps a reference to it.
+        """
+        return int(fn.__wrapper_address__())
+
+
+@njit(cache=False)
+def ukf_step_at_spec(  # type: ignore[no-untyped-def]
+    rhs, jac, out, t, dt, x, P, u, p, Qc, Qd, fixed_qd, Wm, Wc, c, opts,
+    idx, ny, R, z, u_out, X, x_prior, P_prior, x_out, P_out, y, S, info, stats,
+):  # fmt: skip
+    """:func:`ukf_step_spec` with ``rhs``, ``jac``, ``out`` given by :func:`function_address`."""
+    return ukf_step_spec(
+        rhs_at(rhs), jac_at(jac), rhs_at(out), t, dt, x, P, u, p, Qc, Qd, fixed_qd, Wm, Wc, c, opts,
+        idx, ny, R, z, u_out, X, x_prior, P_prior, x_out, P_out, y, S, info, stats,
+    )  # fmt: skip
+
+
 # --------------------------------------------------------------------------- typed signatures
 _a = UKF_PREDICT_SIG.args  # (rhs, jac, t, dt, x, P, u, p, Qd, Wm, Wc, c, opts, X, x_out, P_out, stats)
 _b = UKF_UPDATE_SIG.args  # (out, t, x, P, u, p, idx, ny, R, z, Wm, Wc, c, x_out, P_out, y, S, info)
@@ -222,11 +302,17 @@ UKF_STEP_SIG = UKF_PREDICT_SIG.return_type(
 )
 """``ukf_step(rhs, jac, out, t, dt, x, P, u, p, Qc, Qd, fixed_qd, Wm, Wc, c, opts, idx, ny, R, z, u_out,
 X, x_prior, P_prior, x_out, P_out, y, S, info, stats)``."""
+UKF_STEP_AT_SIG = UKF_STEP_SIG.return_type(_i8, _i8, _i8, *UKF_STEP_SIG.args[3:])
+"""``ukf_step_at(rhs, jac, out, ...)``: :data:`UKF_STEP_SIG` with the model functions as int64 addresses."""
 # fmt: on
 
 __getattr__ = lazy_kernels(
     __name__,
-    {"process_noise": (process_noise_spec, PROCESS_NOISE_SIG), "ukf_step": (ukf_step_spec, UKF_STEP_SIG)},
+    {
+        "process_noise": (process_noise_spec, PROCESS_NOISE_SIG),
+        "ukf_step": (ukf_step_spec, UKF_STEP_SIG),
+        "ukf_step_at": (ukf_step_at_spec, UKF_STEP_AT_SIG),
+    },
     kernel_sources(),
 )
 
@@ -234,7 +320,10 @@ __getattr__ = lazy_kernels(
 def entry_point(dispatcher: Any) -> Any:
     """The compiled entry point of ``dispatcher``'s newest signature (call the dispatcher once
     first). It skips numba's per-call typing of the arguments, so every call must pass exactly the
-    types of that signature (C-contiguous writable float64 arrays here); the callers guarantee it."""
+    types of that signature (C-contiguous writable float64 arrays here); the callers guarantee it.
+    Running as plain Python, the function itself."""
+    if JIT_DISABLED:
+        return dispatcher
     return dispatcher.overloads[dispatcher.signatures[-1]].entry_point
 
 

@@ -56,6 +56,8 @@ __all__ = ["MODES", "OUTCOME_CODES", "RunSummary", "SpeedControl", "TwinRunner"]
 MODES = ("shadow", "advisory", "closed_loop")
 OUTCOME_CODES: tuple[FusionReason, ...] = tuple(FusionReason)
 _STATUS_CODE = {SyncStatus.IN_SYNC: 0, SyncStatus.DEGRADED: 1, SyncStatus.LOST: 2}
+_OUTCOME_CODE = {r: k for k, r in enumerate(OUTCOME_CODES)}
+_COUNT_KEY = {r: r.name.lower() for r in FusionReason}
 
 
 @dataclass
@@ -175,6 +177,8 @@ class TwinRunner:
         model = engine.filter.model
         self.layout = model.layout
         self.streams = {k: tuple(v) for k, v in streams.items()}
+        self._meas_stream = {k: f"meas/{k}" for k in self.streams}
+        self._innovation_stream = {k: f"innovation/{k}" for k in self.streams}
         self.fused = set(engine.sensors)
         self.n_inputs = self.layout.nu
         self.latency = TimingStats()
@@ -303,12 +307,11 @@ class TwinRunner:
         self._got_data = True
         self._last_data = time.monotonic()
         rec = self.recorder
+        # records are appended as rows in the order _declare gave the streams' signals
         if name == INPUT_STREAM:
             self._push_input(meas.t, meas.value)
             if rec is not None and meas.value.size == self.n_inputs:
-                values = {s.name: float(v) for s, v in zip(self.layout.inputs, meas.value, strict=True)}
-                values["seq"] = float(meas.seq)
-                rec.append(f"meas/{name}", meas.t, values)
+                rec.append_row(self._meas_stream[name], meas.t, (*meas.value.tolist(), float(meas.seq)))
             return
         counts = self._counts.setdefault(name, {})
         if name not in self.fused:
@@ -318,19 +321,17 @@ class TwinRunner:
         out = self.engine.push(meas)
         latency = time.monotonic() - arrival.received_at
         self.latency.add(latency)
-        key = out.reason.name.lower()
+        reason = out.reason
+        key = _COUNT_KEY[reason]
         counts[key] = counts.get(key, 0) + 1
-        if out.accepted:
+        if reason is FusionReason.ACCEPTED:
             self.watchdog.feed()
         if rec is not None:
-            self._record_meas(name, meas, latency, OUTCOME_CODES.index(out.reason))
-            if out.innovation is not None and out.S is not None and out.replayed == 0:
-                signals = self.streams[name]
-                vals = {s: float(v) for s, v in zip(signals, out.innovation, strict=False)}
-                vals.update({f"{s}.S": float(out.S[i, i]) for i, s in enumerate(signals)})
-                vals["nis"] = out.nis
-                vals["dof"] = float(len(signals))
-                rec.append(f"innovation/{name}", meas.t, vals)
+            self._record_meas(name, meas, latency, _OUTCOME_CODE[reason])
+            inn, S = out.innovation, out.S
+            if inn is not None and S is not None and out.replayed == 0:
+                row = (*inn.tolist(), *S.diagonal().tolist(), out.nis, float(len(self.streams[name])))
+                rec.append_row(self._innovation_stream[name], meas.t, row)
         state = self.engine.state
         if rec is not None and state.t >= self._next_record:
             self._record_estimate(state)
@@ -361,15 +362,12 @@ class TwinRunner:
         signals = self.streams.get(name, ())
         if meas.value.size != len(signals):
             return  # a wrong-length sample is counted (INVALID), not recordable in the stream's columns
-        values = {s: float(v) for s, v in zip(signals, meas.value, strict=True)}
-        values.update(seq=float(meas.seq), latency=latency, outcome=float(outcome))
-        self.recorder.append(f"meas/{name}", meas.t, values)
+        row = (*meas.value.tolist(), float(meas.seq), latency, float(outcome))
+        self.recorder.append_row(self._meas_stream.get(name) or f"meas/{name}", meas.t, row)
 
     def _record_estimate(self, state: GaussianState) -> None:
         sd = np.sqrt(np.maximum(np.diag(state.P), 0.0))
-        values = {s.name: float(state.x[i]) for i, s in enumerate(self.layout.states)}
-        values.update({f"{s.name}.sd": float(sd[i]) for i, s in enumerate(self.layout.states)})
-        self.recorder.append("estimate", state.t, values)
+        self.recorder.append_row("estimate", state.t, (*state.x.tolist(), *sd.tolist()))
         self._next_record = state.t + (self.record_interval or 0.0)
 
     # ------------------------------------------------------------------ actuation

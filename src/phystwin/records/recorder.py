@@ -340,6 +340,31 @@ class Recorder:
             else:
                 self._count_drops(st, 1, float(t))
 
+    def append_row(self, stream: str, t: float, row: Sequence[float]) -> None:
+        """:meth:`append` with the values as a sequence in the order the stream's signals were
+        declared (no mapping to build and look up: for a writer that declared the stream itself).
+
+        Raises
+        ------
+        ValueError
+            If ``row`` does not have one value per signal (or the stream is unknown).
+        """
+        st = self._streams.get(stream)
+        if st is None or self._state != "started":
+            self._stream(stream)  # raises the right error
+            return
+        n = len(st.names)
+        if len(row) != n:
+            raise ValueError(f"stream {st.name!r}: {len(row)} value(s) for the {n} signal(s) {list(st.names)}")
+        value = row[0] if n == 1 else tuple(row)  # what append() buffers: a scalar for one signal
+        with self._lock:
+            if st.last_t < t < math.inf:
+                st.last_t = t
+                st.t.append(t)
+                st.rows.append(value)
+            else:
+                self._count_drops(st, 1, float(t))
+
     def append_rows(self, stream: str, t: np.ndarray, values: Mapping[str, np.ndarray]) -> None:
         """Buffer many samples of ``stream``: times ``t`` [s] (N,) and one (N,) array per signal.
 
