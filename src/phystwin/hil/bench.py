@@ -22,29 +22,43 @@ Sensor model (per sample of sensor ``s`` at ``t``)::
 
 plus dropouts (probability per sample, and scripted windows) and outliers (``+- sigmas * sigma``,
 probability per sample, and scripted windows). A stream that groups several sensors is dropped as a
-whole when any of its sensors drops out.
+whole when any of its sensors drops out. Each random quantity of each sensor draws from its own
+seeded generator in sample order (:mod:`phystwin.hil.bench_sensors`), so a run is reproducible from
+its seed whatever the chunking of the steps (which follows the wall clock).
 
-Pacing: the bench ticks every ``max(step / rate_factor, 1 ms)`` of wall time on absolute deadlines
-(:class:`~phystwin.hil.pacing.Pacer`), advancing ``rate_factor * tick`` of bench time per tick.
+Cost: the steps between two pacing ticks are one compiled call (:mod:`phystwin.hil.bench_plant`),
+the sensors are sampled a block at a time, and a link with ``publish_samples`` (UDP) takes the
+samples of a tick as plain tuples, without building a :class:`~phystwin.estimation.types.Measurement`
+per sample.
+
+Pacing: the bench ticks every ``max(step / rate_factor, 2 ms)`` of wall time on absolute deadlines
+(:class:`~phystwin.hil.pacing.Pacer`), advancing ``rate_factor * tick`` of bench time per tick. The
+compiled code is loaded before the first deadline. Deadlines the pacer skips (a tick late by more
+than a period: the process was descheduled) are made up by the next ticks, at most
+``_MAX_CATCH_UP`` ticks' worth of steps per tick, so that bench time keeps to ``rate_factor`` times
+wall time.
 """
 
 from __future__ import annotations
 
 import math
 import time
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 
+from phystwin.core.input_tables import LINEAR
 from phystwin.core.inputs import prepare_inputs
 from phystwin.core.model import Model
 from phystwin.core.options import RK4
 from phystwin.core.simulation import integrate_held
 from phystwin.estimation.measurements import SensorSpec
 from phystwin.estimation.types import Measurement
+from phystwin.hil.bench_plant import PlantStepper
+from phystwin.hil.bench_sensors import SensorModel
 from phystwin.hil.link import BenchLink, Command
 from phystwin.hil.pacing import Pacer
 from phystwin.records.hdf5 import SignalInfo, signal_infos
@@ -52,7 +66,14 @@ from phystwin.records.live_config import INPUT_STREAM, FaultSection
 
 __all__ = ["BenchSummary", "Fault", "VirtualBench"]
 
-_MIN_TICK = 2e-3  # s of wall time: each tick is one compiled integration call (~0.3 ms of overhead)
+_MIN_TICK = 2e-3  # s of wall time; a tick costs ~0.1 ms + ~10 us per step and published sample (UDP)
+_MAX_CATCH_UP = 8  # ticks' worth of steps a tick may run to make up for skipped deadlines
+
+Sample = tuple[str, float, Sequence[float], int]
+"""What the bench publishes: ``(stream, t, values, seq)`` (a :class:`Measurement` of quality 0)."""
+Emit = Callable[[list[Sample]], None]
+Rows = Callable[[str, np.ndarray, dict[str, np.ndarray]], None]
+"""``rows(stream, t, columns)``: record many samples of a stream (``Recorder.append_rows``)."""
 
 
 @dataclass(frozen=True)
@@ -78,40 +99,6 @@ class Fault:
             sec.kind, float(sec.at), math.inf if sec.duration is None else sec.duration, sec.parameter, value,
             sec.sensor, sec.rate, sec.probability, sec.sigmas,
         )  # fmt: skip
-
-
-@dataclass
-class _LiveSensor:
-    spec: SensorSpec
-    index: int  # into the output vector
-    every: int  # steps between samples
-    rng: np.random.Generator
-    faults: list[Fault]
-    bias: float = 0.0
-    t_last: float = math.nan
-
-    def sample(self, t: float, truth: float) -> float | None:
-        s = self.spec
-        rng = self.rng
-        if not math.isnan(self.t_last) and s.bias_psd > 0:
-            self.bias += math.sqrt(s.bias_psd * (t - self.t_last)) * rng.standard_normal()
-        self.t_last = t
-        z = s.scale * truth + self.bias + s.noise_std * rng.standard_normal()
-        drop = rng.random() < s.dropout_prob
-        if rng.random() < s.outlier_prob:
-            z += math.copysign(s.outlier_sigmas * s.noise_std, rng.random() - 0.5)
-        for f in self.faults:
-            if not f.active(t):
-                continue
-            if f.kind == "bias_drift":
-                z += f.rate * (t - f.at)
-            elif f.kind == "dropout":
-                drop = True
-            elif f.kind == "outliers" and rng.random() < f.probability:
-                z += math.copysign(f.sigmas * max(s.noise_std, 1e-12), rng.random() - 0.5)
-        if s.quantization:
-            z = round(z / s.quantization) * s.quantization
-        return None if drop else z
 
 
 @dataclass
@@ -186,6 +173,7 @@ class VirtualBench:
         self._p: np.ndarray | None = model.parameters(self.params)
         self._solver = RK4(dt=self.step)
         self.prepared = prepare_inputs(model, dict(inputs))
+        self._linear_inputs = np.flatnonzero(self.prepared.tab_kind == LINEAR).tolist()
         input_names = [s.name for s in lay.inputs]
         for a in actuators:
             if a not in input_names:
@@ -202,7 +190,7 @@ class VirtualBench:
         signals = {s.name: ("y", k) for k, s in enumerate(lay.outputs)}
         signals.update({s.name: ("x", k) for k, s in enumerate(lay.states)})
         by_name = {s.name: s for s in sensors}
-        self._sensors: dict[str, _LiveSensor] = {}
+        self._sensors: dict[str, SensorModel] = {}
         for spec in sensors:
             if spec.signal not in {s.name for s in lay.outputs}:
                 raise ValueError(f"sensor {spec.name!r}: {spec.signal!r} is not an output of {model.name!r}")
@@ -212,9 +200,8 @@ class VirtualBench:
                     f"sensor {spec.name!r}: rate {spec.rate:g} Hz is not a whole divisor of the bench step "
                     f"rate {1 / self.step:g} Hz; choose a rate like {1 / (self.step * max(every, 1)):g} Hz"
                 )
-            rng = np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(spec.name.encode())]))
             mine = [f for f in self.faults if f.sensor == spec.name]
-            self._sensors[spec.name] = _LiveSensor(spec, lay.output_index(spec.signal), every, rng, mine, spec.bias0)
+            self._sensors[spec.name] = SensorModel(spec, lay.output_index(spec.signal), every, mine, seed)
         for f in self.faults:
             if f.kind != "parameter" and f.sensor not in by_name:
                 raise ValueError(f"{f.kind} fault at {f.at} s: unknown sensor {f.sensor!r}; sensors: {list(by_name)}")
@@ -240,6 +227,8 @@ class VirtualBench:
         self._u_last: np.ndarray | None = None
         self._last_input_k = -(10**18)
         self.command_log: list[tuple[float, Command]] = []
+        # the lean plant kernel has no event handling: a model with events takes the general path
+        self._plant = None if lay.events else PlantStepper(model, self.step)
 
     # ------------------------------------------------------------------ recording layout
     def record_streams(self) -> dict[str, list[SignalInfo]]:
@@ -283,73 +272,169 @@ class VirtualBench:
     ) -> None:
         """Run ``n_steps`` plant steps, publishing every sample due and recording the truth.
 
-        The steps are integrated by one compiled call (fixed-step RK4 on the step grid, inputs held
-        over each step); a parameter fault splits the chunk at its time.
+        ``publish`` takes one :class:`Measurement` per sample and ``record`` one row per sample
+        (``record(stream, t, {signal: value})``); :meth:`run` uses the batched forms.
         """
-        lay = self.model.layout
+
+        def emit(samples: list[Sample]) -> None:
+            for stream, t, values, seq in samples:
+                publish(Measurement(t, stream, np.array(values), seq))
+
+        self._advance(n_steps, emit, None if record is None else _row_by_row(record), record_every)
+
+    def _advance(self, n_steps: int, emit: Emit, rows: Rows | None, record_every: int) -> None:
+        """:meth:`advance` with the samples of each chunk in one ``emit`` call and batched ``rows``.
+
+        Each chunk of steps is integrated by one compiled call (fixed-step RK4 on the step grid,
+        inputs held over each step); a parameter fault splits the chunk at its time.
+        """
         while n_steps > 0:
             k0 = self._k
             t0 = k0 * self.step
-            for f in self._pending_param:
-                if t0 >= f.at - 1e-12:
-                    self.params[f.parameter or ""] = f.value
-                    self._p = None
-                    self.faults_applied.append(f"{t0:.6g} s: {f.parameter} = {f.value:g}")
-            self._pending_param = [f for f in self._pending_param if t0 < f.at - 1e-12]
+            if self._pending_param:
+                for f in self._pending_param:
+                    if t0 >= f.at - 1e-12:
+                        self.params[f.parameter or ""] = f.value
+                        self._p = None
+                        self.faults_applied.append(f"{t0:.6g} s: {f.parameter} = {f.value:g}")
+                self._pending_param = [f for f in self._pending_param if t0 < f.at - 1e-12]
             n = n_steps
             for f in self._pending_param:  # stop the chunk at the next fault
                 n = min(n, max(1, math.ceil((f.at - t0) / self.step - 1e-9)))
-            self._chunk(n, publish, record, record_every, lay)
+            self._chunk(n, emit, rows, record_every)
             n_steps -= n
 
-    def _chunk(self, n: int, publish: Any, record: Any, record_every: int, lay: Any) -> None:
-        k0 = self._k
-        times = (k0 + np.arange(n)) * self.step
-        U = self.prepared.at(times)
-        for idx, v in self._override.items():
-            U[:, idx] = v
-        t1 = (k0 + n) * self.step
+    def _inputs_at(self, times: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Input rows at ``times`` (:meth:`PreparedInputs.at`) with the commanded overrides, and
+        whether they may differ from one row to the next (a breakpoint or a linear input)."""
+        prep = self.prepared
+        idx = np.searchsorted(prep.tab_t, times, side="right") - 1
+        if idx[0] < 0:
+            np.maximum(idx, 0, out=idx)
+        U = prep.tab_v[idx]
+        for j in self._linear_inputs:
+            U[:, j] = np.interp(times, prep.tab_t, prep.tab_v[:, j])
+        for j, v in self._override.items():
+            U[:, j] = v
+        return U, bool(self._linear_inputs) or idx[0] != idx[-1]
+
+    def _integrate(self, k0: int, n: int, times: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._p is None:
             self._p = self.model.parameters(self.params)
-        X, Y = integrate_held(self.model, self._p, self.x, times, U, t1, self._solver)
+        if self._plant is not None:
+            return self._plant.run(k0, self.x, self._p, U)
+        return integrate_held(self.model, self._p, self.x, times, U, (k0 + n) * self.step, self._solver)
+
+    def _input_samples(self, k0: int, U: np.ndarray, varying: bool) -> list[int]:
+        """Steps of the chunk at which the ``inputs`` stream is published (at a change, or when due);
+        ``varying``: the rows may differ from one another (else only the first may differ from the
+        last published one)."""
+        n = U.shape[0]
         prev = U[0] if self._u_last is None else self._u_last
-        changed = np.any(np.vstack([prev, U[:-1]]) != U, axis=1)
-        for j in range(n):
-            k = k0 + j
-            t = float(times[j])
-            u = U[j]
-            if self._u_last is None or changed[j] or k - self._last_input_k >= self._input_every:
-                self._u_last = u.copy()
-                self._last_input_k = k
-                self._emit(INPUT_STREAM, t, u.copy(), publish)
-            for name, members in self.streams.items():
-                sensors = [self._sensors[m] for m in members]
-                if k % sensors[0].every:
-                    continue
-                values = [s.sample(t, float(Y[j, s.index])) for s in sensors]
-                if any(v is None for v in values):
-                    self.dropped[name] += 1
-                    self._seq[name] += 1  # a lost sample leaves a gap in the sequence
-                    continue
-                z = np.array(values, dtype=np.float64)
-                self._emit(name, t, z, publish)
-                if record is not None:
-                    rec = dict(zip(members, z.tolist(), strict=True))
-                    rec["seq"] = float(self._seq[name] - 1)
-                    record(f"published/{name}", t, rec)
-            if record is not None and k % record_every == 0:
-                row = {s.name: float(X[j, i]) for i, s in enumerate(lay.states)}
-                row.update({s.name: float(Y[j, i]) for i, s in enumerate(lay.outputs)})
-                row.update({s.name: float(u[i]) for i, s in enumerate(lay.inputs)})
-                record("truth", t, row)
+        if varying:
+            changed = np.flatnonzero(np.any(np.vstack([prev, U[:-1]]) != U, axis=1)).tolist()
+        else:
+            changed = [0] if U[0].tolist() != prev.tolist() else []
+        out: list[int] = []
+        j = 0
+        c = 0
+        last = self._last_input_k
+        every = self._input_every
+        while j < n:
+            while c < len(changed) and changed[c] < j:
+                c += 1
+            nxt = min(max(j, last + every - k0), changed[c] if c < len(changed) else n)
+            if nxt >= n:
+                break
+            out.append(nxt)
+            last = k0 + nxt
+            j = nxt + 1
+        if out:
+            self._last_input_k = last
+            self._u_last = U[out[-1]].copy()
+        return out
+
+    def _chunk(self, n: int, emit: Emit, rows: Rows | None, record_every: int) -> None:
+        k0 = self._k
+        times = (k0 + np.arange(n)) * self.step
+        U, varying = self._inputs_at(times)
+        X, Y = self._integrate(k0, n, times, U)
+        samples: list[Sample] = []
+        sources = 0
+        due = self._input_samples(k0, U, varying)
+        if due:
+            seq0 = self._seq[INPUT_STREAM]
+            self._seq[INPUT_STREAM] = seq0 + len(due)
+            self.published[INPUT_STREAM] += len(due)
+            samples.extend(
+                zip(repeat(INPUT_STREAM), times[due].tolist(), U[due].tolist(), range(seq0, seq0 + len(due)))
+            )
+            sources += 1
+        for name, members in self.streams.items():
+            got = self._sample_stream(name, members, k0, times, Y, rows)
+            if got:
+                samples.extend(got)
+                sources += 1
+        if sources > 1:  # per step: inputs first, then the streams in order (the sort is stable)
+            samples.sort(key=_sample_time)
+        if samples:
+            emit(samples)
+        if rows is not None:
+            first = (-k0) % record_every
+            if first < n:
+                lay = self.model.layout
+                truth = {s.name: X[first:n:record_every, i] for i, s in enumerate(lay.states)}
+                truth.update({s.name: Y[first::record_every, i] for i, s in enumerate(lay.outputs)})
+                truth.update({s.name: U[first::record_every, i] for i, s in enumerate(lay.inputs)})
+                rows("truth", times[first::record_every], truth)
         self.x = np.array(X[-1])
         self._k = k0 + n
 
-    def _emit(self, stream: str, t: float, value: np.ndarray, publish: Callable[[Measurement], None]) -> None:
-        seq = self._seq[stream]
-        self._seq[stream] = seq + 1
-        publish(Measurement(t, stream, value, seq))
-        self.published[stream] += 1
+    def _sample_stream(
+        self, name: str, members: tuple[str, ...], k0: int, times: np.ndarray, Y: np.ndarray, rows: Rows | None
+    ) -> list[Sample]:
+        """The published samples of stream ``name`` in the chunk of ``times`` (outputs ``Y``)."""
+        sensors = [self._sensors[m] for m in members]
+        every = sensors[0].every
+        first = (-k0) % every
+        if first >= times.size:
+            return []
+        ts = times[first::every]
+        m = ts.size
+        cols = []
+        drop = None
+        for s in sensors:
+            z, d = s.sample(ts, Y[first::every, s.index])
+            cols.append(z)
+            if d is not None:
+                drop = d if drop is None else drop | d
+        seq0 = self._seq[name]
+        self._seq[name] = seq0 + m  # a lost sample leaves a gap in the sequence
+        seqs = np.arange(seq0, seq0 + m)
+        if drop is not None and drop.any():
+            keep = ~drop
+            self.dropped[name] += m - int(np.count_nonzero(keep))
+            ts, seqs = ts[keep], seqs[keep]
+            cols = [z[keep] for z in cols]
+            if ts.size == 0:
+                return []
+        self.published[name] += ts.size
+        if rows is not None:
+            values = dict(zip(members, cols, strict=True))
+            values["seq"] = seqs.astype(np.float64)
+            rows(f"published/{name}", ts, values)
+        return list(zip(repeat(name), ts.tolist(), zip(*[z.tolist() for z in cols], strict=True), seqs.tolist()))
+
+    def warm_up(self) -> None:
+        """Load the compiled plant code (from the disk cache) without advancing the bench."""
+        if self._p is None:
+            self._p = self.model.parameters(self.params)
+        times = np.array([self.t])
+        U = self._inputs_at(times)[0]
+        if self._plant is not None:
+            self._plant.run(self._k, self.x, self._p, U)
+        else:
+            integrate_held(self.model, self._p, self.x, times, U, self.t + self.step, self._solver)
 
     def run(
         self,
@@ -374,12 +459,15 @@ class VirtualBench:
             tick = per_tick * self.step / rate_factor
         else:
             tick, per_tick = 0.0, max(1, round(0.01 / self.step))
-        pacer = Pacer(tick) if tick > 0 else None
+        emit = _emitter(link)
         record_every = max(1, round((record_interval or self.step) / self.step))
-        rec = None
+        rows = None
         if recorder is not None:
-            rec = recorder.append
+            rows = getattr(recorder, "append_rows", None) or _row_by_row(recorder.append)
             logged = 0
+        self.warm_up()
+        pacer = Pacer(tick) if tick > 0 else None
+        owed = 0  # steps of skipped deadlines still to be made up
         start = time.monotonic()
         while self._k < n_total and not (stop is not None and stop()):
             self.apply(link.poll_commands())
@@ -389,13 +477,17 @@ class VirtualBench:
                         f"commands/{c.actuator}", bt, {"value": c.value, "command_t": c.t, "seq": float(c.seq)}
                     )
                 logged = len(self.command_log)
-            self.advance(min(per_tick, n_total - self._k), link.publish, rec, record_every)
+            n = min(per_tick + owed, _MAX_CATCH_UP * per_tick, n_total - self._k)
+            owed = max(0, per_tick + owed - n)
+            self._advance(n, emit, rows, record_every)
             if recorder is not None:
                 recorder.maybe_flush(background=True)
             if progress is not None:
                 progress(self.t)
             if pacer is not None:
+                skipped = pacer.skipped
                 pacer.wait()
+                owed += (pacer.skipped - skipped) * per_tick
         wall = time.monotonic() - start
         return BenchSummary(
             duration=self.t,
@@ -408,3 +500,32 @@ class VirtualBench:
             pacing=pacer.summary() if pacer is not None else {},
             link=link.stats.as_dict(),
         )
+
+
+def _sample_time(sample: Sample) -> float:
+    return sample[1]
+
+
+def _emitter(link: BenchLink) -> Emit:
+    """The link's ``publish_samples`` (batched, no :class:`Measurement` per sample) or its ``publish``."""
+    batched: Emit | None = getattr(link, "publish_samples", None)
+    if batched is not None:
+        return batched
+    publish = link.publish
+
+    def emit(samples: list[Sample]) -> None:
+        for stream, t, values, seq in samples:
+            publish(Measurement(t, stream, np.array(values), seq))
+
+    return emit
+
+
+def _row_by_row(record: Callable[[str, float, Mapping[str, float]], None]) -> Rows:
+    """Batched rows for a recorder that takes one ``record(stream, t, {signal: value})`` per row."""
+
+    def rows(stream: str, t: np.ndarray, columns: dict[str, np.ndarray]) -> None:
+        names = list(columns)
+        for ti, row in zip(t.tolist(), np.column_stack([columns[c] for c in names]).tolist(), strict=True):
+            record(stream, ti, dict(zip(names, row, strict=True)))
+
+    return rows

@@ -46,6 +46,7 @@ __all__ = [
     "MAX_JSON_BYTES",
     "MAX_VALUES",
     "VERSION",
+    "MeasurementEncoder",
     "PacketError",
     "decode_command",
     "decode_command_json",
@@ -108,6 +109,33 @@ def _unpack(data: bytes, kind: int, n_ids: int) -> tuple[int, int, float, np.nda
 def encode_measurement(meas: Measurement, streams: Sequence[str]) -> bytes:
     """The binary packet of ``meas`` (its ``sensor`` must be one of ``streams``)."""
     return _pack(KIND_MEASUREMENT, streams.index(meas.sensor), meas.seq, meas.t, meas.value, meas.quality)
+
+
+class MeasurementEncoder:
+    """:func:`encode_measurement` for a fixed stream table, from plain values (no :class:`Measurement`).
+
+    ``encode(stream, t, values, seq)`` returns the same bytes as ``encode_measurement(Measurement(t,
+    stream, values, seq), streams)`` with one precompiled :class:`struct.Struct` per payload width:
+    a fraction of the cost, for a bench publishing thousands of samples per second.
+    """
+
+    def __init__(self, streams: Sequence[str]) -> None:
+        if len(streams) > 2**16:
+            raise ValueError(f"at most {2**16} streams, got {len(streams)}")
+        self._ids = {s: k for k, s in enumerate(streams)}
+        self._structs: dict[int, struct.Struct] = {}
+
+    def encode(self, stream: str, t: float, values: Sequence[float], seq: int) -> bytes:
+        sid = self._ids.get(stream)
+        if sid is None:
+            raise ValueError(f"unknown stream {stream!r}; the streams are {list(self._ids)}")
+        n = len(values)
+        st = self._structs.get(n)
+        if st is None:
+            if n > MAX_VALUES:
+                raise ValueError(f"a packet carries at most {MAX_VALUES} values, got {n}")
+            st = self._structs[n] = struct.Struct(f"{HEADER.format}{n}d")
+        return st.pack(MAGIC, VERSION, KIND_MEASUREMENT, sid, seq % _U32, t, n, 0, *values)
 
 
 def decode_measurement(data: bytes, streams: Sequence[str]) -> Measurement:
