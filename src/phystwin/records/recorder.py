@@ -332,6 +332,10 @@ class Recorder:
             raise self._bad_values(st, values) from None
         if len(values) != len(st.names):
             raise self._bad_values(st, values)
+        self._buffer(st, t, row)
+
+    def _buffer(self, st: Any, t: float, row: Any) -> None:
+        """Keep one sample whose time comes after the stream's last one; count and drop it otherwise."""
         with self._lock:
             if st.last_t < t < math.inf:
                 st.last_t = t
@@ -356,14 +360,7 @@ class Recorder:
         n = len(st.names)
         if len(row) != n:
             raise ValueError(f"stream {st.name!r}: {len(row)} value(s) for the {n} signal(s) {list(st.names)}")
-        value = row[0] if n == 1 else tuple(row)  # what append() buffers: a scalar for one signal
-        with self._lock:
-            if st.last_t < t < math.inf:
-                st.last_t = t
-                st.t.append(t)
-                st.rows.append(value)
-            else:
-                self._count_drops(st, 1, float(t))
+        self._buffer(st, t, row[0] if n == 1 else tuple(row))  # what append() buffers: a scalar for one signal
 
     def append_rows(self, stream: str, t: np.ndarray, values: Mapping[str, np.ndarray]) -> None:
         """Buffer many samples of ``stream``: times ``t`` [s] (N,) and one (N,) array per signal.
