@@ -291,6 +291,9 @@ def test_recording_batched_and_row_by_row_agree() -> None:
         def publish(self, m: Measurement) -> None:
             pass
 
+        def publish_samples(self, samples: Any) -> None:
+            pass
+
         def poll_commands(self) -> list[Any]:
             return []
 

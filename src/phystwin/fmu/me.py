@@ -69,6 +69,7 @@ prediction; the Jacobian of FMU relations is taken by finite differences.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import re
 import shutil
@@ -180,6 +181,10 @@ class FMUModelExchange:
         try:
             info = self._initialise(Path(safe_extract(desc.path, self._dir)), instance_name, parameters, start_time)
         except BaseException:
+            fmu = getattr(self, "_fmu", None)
+            if fmu is not None and getattr(fmu, "component", None):
+                with contextlib.suppress(Exception):  # the original error is the one to report
+                    fmu.freeInstance()  # a refused parameter or a failed initialisation: free the instance
             shutil.rmtree(self._dir, ignore_errors=True)
             raise
         self.first_time_event = float(info[5]) if info[4] else None

@@ -27,9 +27,9 @@ seeded generator in sample order (:mod:`phystwin.hil.bench_sensors`), so a run i
 its seed whatever the chunking of the steps (which follows the wall clock).
 
 Cost: the steps between two pacing ticks are one compiled call (:mod:`phystwin.hil.bench_plant`),
-the sensors are sampled a block at a time, and a link with ``publish_samples`` (UDP) takes the
-samples of a tick as plain tuples, without building a :class:`~phystwin.estimation.types.Measurement`
-per sample.
+the sensors are sampled a block at a time, and the samples of a tick go to the link's
+``publish_samples`` as plain tuples (UDP sends them without building a
+:class:`~phystwin.estimation.types.Measurement` per sample).
 
 Pacing: the bench ticks every ``max(step / rate_factor, 2 ms)`` of wall time on absolute deadlines
 (:class:`~phystwin.hil.pacing.Pacer`), advancing ``rate_factor * tick`` of bench time per tick. The
@@ -459,7 +459,7 @@ class VirtualBench:
             tick = per_tick * self.step / rate_factor
         else:
             tick, per_tick = 0.0, max(1, round(0.01 / self.step))
-        emit = _emitter(link)
+        emit = link.publish_samples
         record_every = max(1, round((record_interval or self.step) / self.step))
         rows = None
         if recorder is not None:
@@ -504,20 +504,6 @@ class VirtualBench:
 
 def _sample_time(sample: Sample) -> float:
     return sample[1]
-
-
-def _emitter(link: BenchLink) -> Emit:
-    """The link's ``publish_samples`` (batched, no :class:`Measurement` per sample) or its ``publish``."""
-    batched: Emit | None = getattr(link, "publish_samples", None)
-    if batched is not None:
-        return batched
-    publish = link.publish
-
-    def emit(samples: list[Sample]) -> None:
-        for stream, t, values, seq in samples:
-            publish(Measurement(t, stream, np.array(values), seq))
-
-    return emit
 
 
 def _row_by_row(record: Callable[[str, float, Mapping[str, float]], None]) -> Rows:

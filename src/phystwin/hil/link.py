@@ -29,8 +29,11 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import Counter, deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Self
+
+import numpy as np
 
 from phystwin.estimation.types import Measurement
 
@@ -207,6 +210,12 @@ class BenchLink(LinkEnd):
     @abstractmethod
     def publish(self, measurement: Measurement) -> None:
         """Publish one sample of the stream ``measurement.sensor`` (one of ``streams``)."""
+
+    def publish_samples(self, samples: Iterable[tuple[str, float, Sequence[float], int]]) -> None:
+        """:meth:`publish` of many ``(stream, t, values, seq)`` samples (quality 0), in order. A transport
+        with a cheaper batched path (UDP) overrides it."""
+        for stream, t, values, seq in samples:
+            self.publish(Measurement(t, stream, np.asarray(values, dtype=np.float64), seq))
 
     @abstractmethod
     def poll_commands(self) -> list[Command]:
