@@ -134,14 +134,16 @@ def _wire(system: System, name: str, sec: ComponentSection, problems: list[tuple
     for target, source in sec.connect.items():
         system.connect(source, target)
     for iname, target in sec.inputs.items():
-        old = system.inputs.pop(iname, None) or removed.get(iname)
+        current = system.inputs.pop(iname, None)  # still drives the targets no connection took over
+        old = current or removed.get(iname)
+        kept = current.targets if current is not None else ()
         unit = old.unit if old is not None else _input_unit(system, target)
         if unit is None:
             problems.append((key_path((*where, "inputs", iname)), f"{target!r} is not an input of a component"))
             continue
         try:
             default, text = (old.default, old.description) if old is not None else (None, "")
-            system.input(iname, unit, target, default=default, description=text)
+            system.input(iname, unit, (*kept, target), default=default, description=text)
         except ModelDefinitionError as exc:
             problems.append((key_path((*where, "inputs", iname)), str(exc)))
     for oname, source in sec.outputs.items():

@@ -368,7 +368,7 @@ class ComponentSection(_Section):
     the same signal input is removed (rebind it with ``inputs``)."""
     inputs: dict[str, str] = Field(default_factory=dict)
     """``<twin input> = "<signal input>"``: declare a twin input (or rebind an existing one, keeping its
-    unit and default) to drive a component input."""
+    unit, default and the targets no connection took over) to drive a component input."""
     outputs: dict[str, str] = Field(default_factory=dict)
     """``<twin output> = "<signal>"``: new twin outputs."""
 
