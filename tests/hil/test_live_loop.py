@@ -159,7 +159,7 @@ def test_udp_loop(tmp_path: Path, mode: str) -> None:
     if mode == "advisory":
         cmds = read_record(out).stream("commands/voltage")
         assert cmds.t.size > 100 and np.all(cmds.signals["sent"].values == 0)
-    assert summary.latency["p99"] < 0.05
+    assert summary.latency["p99"] < 0.25  # a stalled loop, not speed (that is benchmarks/bench_live.py)
 
 
 def test_mqtt_loop_with_authentication(tmp_path: Path, mosquitto: Any) -> None:
@@ -201,7 +201,7 @@ def test_modbus_loop(tmp_path: Path) -> None:
     polls/s, the rest counted in ``skipped``), 4x with a 1 ms poll 55-87 % (~680 polls/s, jittered by
     the filter and the bench sharing the GIL), 1x with the 5 ms poll 99.8 %.
     """
-    opts = {"modbus": dict(MODBUS_FAST)}
+    opts = {"modbus": {**MODBUS_FAST, "poll_interval": "2 ms"}}  # margin: a block lasts 10 ms at 100 Hz
     summary, bench_summary, out, bench = _run_loop(
         "", "modbus://127.0.0.1:0", transport=opts, tmp_path=tmp_path, rate_factor=1.0
     )
