@@ -174,7 +174,7 @@ def _run_simulation(
     from phystwin.core.status import IntegrationError
     from phystwin.records.config import read_config
     from phystwin.records.hdf5 import write_trajectory
-    from phystwin.records.resolve import SOLVERS, load_model, resolve
+    from phystwin.records.resolve import SOLVERS, fmu_failure, load_model, resolve
 
     started = time.perf_counter()
     t_end = _seconds_option(duration)
@@ -213,8 +213,9 @@ def _run_simulation(
         con.print(f"plot:   {plot_file}")
     if not traj.ok:
         t_reached = float(traj.stats.get("t_reached", traj.t[-1] if traj.t.size else 0.0))
+        reason = fmu_failure(model, t_reached) or traj.message  # an FMU names the failing call
         raise CliError(
-            f"integration failed at t = {t_reached:.9g} s: {traj.message}; "
+            f"integration failed at t = {t_reached:.9g} s: {reason}; "
             f"the partial record ({traj.t.size} samples) was written to {record}"
         )
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -100,7 +101,7 @@ fmu = "{dc_load}"
     problems = dict(info.value.problems)
     assert "no FMU file" in problems["components.missing.fmu"]
     assert "not the pinned" in problems["components.pinned.sha256"]
-    assert "no Real parameter 'J_load'" in problems["components.badparams.parameters.J_load"]
+    assert "has no parameter 'J_load'" in problems["components.badparams.parameters.J_load"]
     assert "did you mean 'J_l'" in problems["components.badparams.parameters.J_load"]
     assert "'V'" in problems["components.badparams.parameters.k_c"]
     assert "already has a component named 'rotor'" in problems["components.rotor"]
@@ -128,3 +129,40 @@ def test_the_fmu_handle_cannot_be_set_from_a_config(dc_load: Path) -> None:
     assert problems['parameters."coupling.fmu_handle"'] == (
         "an internal parameter (the FMU's function addresses) cannot be set"
     )
+
+
+def test_an_fmu_failure_is_named_by_simulate(tmp_path: Path) -> None:
+    """An FMU that returns fmi2Discard stops the run with an error naming the FMU, the FMI function, the
+    status and the time, not a bare "non-finite state"; the partial record is kept. The fault mode is an
+    Integer parameter of the FMU, set from the config."""
+    cfg = tmp_path / "faulty.toml"
+    cfg.write_text(
+        """[twin]
+type = "dc_motor"
+
+[components.inj]
+fmu = "bundled:fault_injector"
+parameters = { fault_mode = 1, fault_time = "500 ms" }
+inputs = { inj_u = "inj.u" }
+outputs = { inj_y = "inj.y" }
+
+[inputs]
+voltage = 12.0
+inj_u = 1.0
+
+[simulation]
+duration = "1 s"
+"""
+    )
+    out = tmp_path / "faulty.h5"
+    res = CliRunner().invoke(app, ["simulate", str(cfg), "--out", str(out), "--no-plot"])
+    assert res.exit_code == 2, res.output
+    message = " ".join(res.output.split())
+    found = re.search(r"FMU 'fault_injector': fmi2GetDerivatives returned fmi2Discard near t = (\S+) s", message)
+    assert found is not None, message
+    assert float(found.group(1)) == pytest.approx(0.5, abs=1e-6)  # the solver retried up to the fault time
+    assert "[DISCARD]" not in message  # the FMU's own log goes to the phystwin.fmu logger, not stdout
+    assert read_record(out).stream("simulation").t[-1] < 0.5 + 1e-6  # the partial record up to the fault
+    bad = parse_config(cfg.read_text().replace("fault_mode = 1", 'fault_mode = "1 s"'))
+    with pytest.raises(ConfigError, match="is of type Integer: give a plain number, without a unit"):
+        add_components(dc_motor.build(), bad)

@@ -36,6 +36,7 @@ from phystwin.fmu.errors import (
     FMUStateUnsupported,
     check_status,
 )
+from phystwin.fmu.fmu_logging import instantiate_quietly
 from phystwin.fmu.native import component_address, function_address
 
 __all__ = ["FMUInstance", "FMUStateSnapshot"]
@@ -114,7 +115,7 @@ class FMUInstance:
         try:
             safe_extract(path, self._tmp)
             self.fmu = self._load()
-            self._wrap("instantiate", self.fmu.instantiate)
+            self._wrap("instantiate", lambda: instantiate_quietly(self.fmu, fmi3=self.fmi3))
         except BaseException:
             self._cleanup()
             raise

@@ -97,6 +97,7 @@ from phystwin.fmu._me_kernels import (
 from phystwin.fmu.archive import safe_extract
 from phystwin.fmu.description import FMUDescription, FMUVariable, read_description
 from phystwin.fmu.errors import FMUCallError, FMUDiscard, FMUError, FMUFatal
+from phystwin.fmu.fmu_logging import instantiate_quietly
 from phystwin.fmu.native import function_address
 from phystwin.physics.component import Component, Event, Parameter, Relation, State, Variable
 from phystwin.records.units import parse_unit
@@ -142,8 +143,9 @@ class FMUModelExchange:
     instance_name : str
         FMI instance name.
     parameters : mapping, optional
-        FMU parameter values by FMU variable name, in SI (converted to the FMU's units), set before
-        initialisation; Real (FMI 2.0) or Float64 (FMI 3.0) parameters.
+        FMU parameter values by FMU variable name, set before initialisation: Real (FMI 2.0) or Float64
+        (FMI 3.0) ones in SI (converted to the FMU's units); Integer, Int32, Int64 and Boolean ones as whole
+        numbers or bools.
     start_time : float
         Start time [s] (``fmi2SetupExperiment``, ``fmi3EnterInitializationMode``).
     """
@@ -235,21 +237,15 @@ class FMUModelExchange:
             from fmpy.fmi3 import FMU3Model
 
             self._fmu: Any = FMU3Model(**kwargs)
-            self._fmu.instantiate()
+            instantiate_quietly(self._fmu, fmi3=True)
         else:
             from fmpy.fmi2 import FMU2Model
 
             self._fmu = FMU2Model(**kwargs)
-            self._fmu.instantiate()
+            instantiate_quietly(self._fmu, fmi3=False)
             self._fmu.setupExperiment(startTime=start_time)
         for name, value in (parameters or {}).items():
-            var = desc.variable(name)
-            if var.causality != "parameter" or var.type not in _FLOAT_TYPES:
-                kind = "Float64" if fmi3 else "Real"
-                raise ValueError(f"{desc.model_name}: {name!r} is not a {kind} parameter ({var.causality} {var.type})")
-            _, scale, offset = _si_unit(var)
-            set_value = self._fmu.setFloat64 if fmi3 else self._fmu.setReal
-            set_value([var.value_reference], [(float(value) - offset) / scale])
+            self._set_parameter(desc.variable(name), value)
         if fmi3:
             self._fmu.enterInitializationMode(startTime=start_time)
         else:
@@ -265,6 +261,31 @@ class FMUModelExchange:
             raise ValueError(f"{desc.model_name}: the FMU asked to terminate during initialisation")
         self._fmu.enterContinuousTimeMode()
         return info
+
+    def _set_parameter(self, var: FMUVariable, value: float | int | bool) -> None:
+        """Set one parameter before initialisation: a Real / Float64 one from SI (converted to the FMU's
+        unit), an Integer / Int32 / Int64 or Boolean one from an integral number or a bool."""
+        fmi3 = self.fmi_version == 3
+        where = f"{self.description.model_name}: {var.name!r}"
+        if var.causality != "parameter":
+            raise ValueError(f"{where} is not a parameter ({var.causality} {var.type})")
+        if var.type in _FLOAT_TYPES:
+            _, scale, offset = _si_unit(var)
+            setter = self._fmu.setFloat64 if fmi3 else self._fmu.setReal
+            setter([var.value_reference], [(float(value) - offset) / scale])
+            return
+        setters = {"Boolean": "setBoolean", "Integer": "setInteger", "Int32": "setInt32", "Int64": "setInt64"}
+        if var.type not in setters:
+            raise ValueError(
+                f"{where} is of type {var.type}; expected a Real, Float64, Integer, Int32, Int64 or Boolean"
+            )
+        number = float(value)
+        if not number.is_integer() or (var.type == "Boolean" and number not in (0.0, 1.0)):
+            wanted = "true/false (1/0)" if var.type == "Boolean" else "a whole number"
+            raise ValueError(f"{where} ({var.type}) expects {wanted}, got {value!r}")
+        getattr(self._fmu, setters[var.type])(
+            [var.value_reference], [bool(number) if var.type == "Boolean" else int(number)]
+        )
 
     def _build_handle(self) -> np.ndarray:
         dll = self._fmu.dll

@@ -8,7 +8,8 @@
     [components.coupling]             # the component's name in the twin
     fmu = "loads/dc_load.fmu"         # relative to this file; or "bundled:dc_load" (phystwin's own C model)
     sha256 = "3f1c..."                # optional pin: any other file is refused
-    parameters = { J_l = "0.5 g*m2", k_c = 2.0 }       # FMU parameters, SI numbers or values with units
+    parameters = { J_l = "0.5 g*m2", k_c = 2.0 }       # FMU parameters: SI numbers or values with units
+                                                        # (Integer and Boolean ones: plain whole numbers)
     connect = { "coupling.w_in" = "rotor.w", "load.tau_load" = "coupling.tau" }   # input = signal
     inputs = { load_torque = "coupling.tau_ext" }       # rebind a twin input (or declare a new one)
     outputs = { load_speed = "coupling.w_l" }           # new twin outputs
@@ -38,6 +39,7 @@ from phystwin.records.units import UnitError, conversion
 __all__ = ["BUNDLED_PREFIX", "add_components", "fmu_path"]
 
 BUNDLED_PREFIX = "bundled:"
+_PARAMETER_TYPES = frozenset({"Real", "Float64", "Integer", "Int32", "Int64", "Boolean"})
 
 
 def fmu_path(spec: str, config: TwinConfig) -> Path:
@@ -100,15 +102,20 @@ def _load(name: str, sec: ComponentSection, config: TwinConfig, problems: list[t
         problems.append((key_path((*where, "fmu")), str(exc)))
         return None
     params: dict[str, float] = {}
-    reals = [v.name for v in desc.variables if v.causality == "parameter" and v.is_real]
+    known = {v.name: v for v in desc.variables if v.causality == "parameter" and v.type in _PARAMETER_TYPES}
     for pname, q in sec.parameters.items():
         at = key_path((*where, "parameters", pname))
-        if pname not in reals:
-            problems.append((at, f"{desc.model_name} has no Real parameter {pname!r}{suggest(pname, reals)}"))
+        var = known.get(pname)
+        if var is None:
+            problems.append((at, f"{desc.model_name} has no parameter {pname!r}{suggest(pname, list(known))}"))
             continue
-        var = desc.variable(pname)
         try:
-            params[pname] = _parameter_si(q, var.unit, var.si_scale, var.si_offset, f"FMU parameter {pname!r}")
+            if var.is_real:
+                params[pname] = _parameter_si(q, var.unit, var.si_scale, var.si_offset, f"FMU parameter {pname!r}")
+            elif q.unit is not None or isinstance(q.value, tuple):
+                raise ValueError(f"FMU parameter {pname!r} is of type {var.type}: give a plain number, without a unit")
+            else:
+                params[pname] = q.value
         except ValueError as exc:
             problems.append((at, str(exc)))
     if len(problems) > n_problems:

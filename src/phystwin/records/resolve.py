@@ -328,8 +328,24 @@ def load_model(config: TwinConfig, estimated_parameters: Sequence[str] = ()) -> 
         where = "components" if config.components else "estimation.parameters"
         raise ConfigError([(where, str(exc))], config.source) from None
     if fmus:
-        model = dataclasses.replace(model, info={**model.info, "fmus": tuple(fmus)})
+        instances = tuple(c.fmu for c in system.children.values() if hasattr(c, "fmu"))
+        model = dataclasses.replace(model, info={**model.info, "fmus": tuple(fmus), "fmu_instances": instances})
     return model
+
+
+def fmu_failure(model: Model, t: float | None = None) -> str | None:
+    """What an FMU component reported, if any of its FMI calls failed during the last simulation or filter
+    step (the compiled code returned NaN and recorded the call and its status); None otherwise. Clears
+    the record (see :meth:`phystwin.fmu.me.FMUModelExchange.check`)."""
+    from phystwin.fmu.errors import FMUError
+
+    messages = []
+    for inst in model.info.get("fmu_instances", ()):
+        try:
+            inst.check(t)
+        except FMUError as exc:
+            messages.append(str(exc))
+    return "; ".join(messages) or None
 
 
 def fmu_provenance(model: Model) -> list[dict[str, Any]]:
@@ -343,6 +359,7 @@ __all__ = [
     "SOLVERS",
     "RunSpec",
     "expand_period",
+    "fmu_failure",
     "fmu_provenance",
     "load_model",
     "make_solver",
