@@ -26,6 +26,7 @@ from phystwin.hil.transports import open_bench_link, open_twin_link
 from phystwin.records.config import parse_config
 from phystwin.records.hdf5 import read_record
 from phystwin.records.recorder import Recorder
+from phystwin.records.resolve import fmu_provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = (ROOT / "examples" / "dc_motor_bench.toml").read_text()
@@ -46,6 +47,7 @@ def _run_loop(
     mode: str = "closed_loop",
     transport: dict[str, Any] | None = None,
     bench_text: str = SHORT_BENCH,
+    twin_text: str = TWIN,
     tmp_path: Path,
     before_bench: Any = None,
     rate_factor: float = 4.0,
@@ -60,12 +62,12 @@ def _run_loop(
     ``twin_url`` means "the address the bench's server is bound to" (Modbus on port 0); where the
     twin listens (UDP) the bench sends to the twin's bound port.
     """
-    twin_cfg = parse_config(TWIN.replace('mode = "closed_loop"', f'mode = "{mode}"'))
+    twin_cfg = parse_config(twin_text.replace('mode = "closed_loop"', f'mode = "{mode}"'))
     bench_cfg = parse_config(bench_text)
     setup = runner_setup(twin_cfg)
     bsetup = bench_setup(bench_cfg)
     out = tmp_path / "run.h5"
-    rec = Recorder(out, kind="run", config_text=twin_cfg.text)
+    rec = Recorder(out, kind="run", config_text=twin_cfg.text, provenance={"fmus": fmu_provenance(setup.model)})
     opts = transport or {}
     bopts = opts if bench_transport is None else bench_transport
     result: dict[str, Any] = {}
@@ -209,3 +211,30 @@ def test_modbus_loop(tmp_path: Path) -> None:
     # the inputs stream (3 values, not the 1 its name suggests) reached the twin
     inputs, published = summary.measurements.get("inputs", {}), bench_summary.published["inputs"]
     assert inputs.get("applied", 0) >= 0.95 * published, (inputs, published, bench_summary.link)
+
+
+FMU_LOAD = """
+[components.coupling]             # the load as an FMU: an inertia behind a compliant coupling
+fmu = "bundled:dc_load"
+parameters = { J_l = "0.5 g*m2", k_c = 2.0, d_c = 1e-3 }
+connect = { "coupling.w_in" = "rotor.w", "load.tau_load" = "coupling.tau" }
+inputs = { load_torque = "coupling.tau_ext" }
+"""
+
+
+def test_udp_loop_with_an_fmu_load(tmp_path: Path) -> None:
+    """The main job with a supplier's load model: bench and twin both hold the dc_load FMU (model exchange
+    in the compiled core); the twin's UKF estimates the FMU's load speed, which no sensor measures."""
+    twin_text = TWIN.replace("[estimation.initial_sd]\n", '[estimation.initial_sd]\n"coupling.w_l" = "5 rad/s"\n')
+    twin_text += FMU_LOAD
+    summary, bench_summary, out, bench = _run_loop(
+        "udp://127.0.0.1:0", "", bench_text=SHORT_BENCH + FMU_LOAD, twin_text=twin_text, tmp_path=tmp_path
+    )
+    _check(summary, bench_summary, out, bench, closed=True)
+    record = read_record(out)
+    (entry,) = record.provenance["fmus"]
+    assert entry["component"] == "coupling" and len(entry["sha256"]) == 64
+    est = record.stream("estimate")
+    w_l = est.signals["coupling.w_l"].values
+    truth_w_l = float(bench.x[bench.model.layout.state_index("coupling.w_l")])
+    assert abs(w_l[-1] - truth_w_l) < 0.05 * max(abs(truth_w_l), 10.0), (w_l[-1], truth_w_l)
