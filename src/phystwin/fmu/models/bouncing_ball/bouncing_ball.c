@@ -66,10 +66,3 @@ static fmi2Status model_validate(Instance *m) {
     }
     return fmi2OK;
 }
-
-static fmi2Status model_fault(Instance *m, fmi2Real t, const char *fn) {
-    (void)m;
-    (void)t;
-    (void)fn;
-    return fmi2OK;
-}

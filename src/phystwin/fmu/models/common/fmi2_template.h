@@ -14,6 +14,8 @@
  * Optional, for model-exchange-only models:
  *   MODEL_TIME_EVENTS    the model implements model_next_event_time (time events, reported by fmi2NewDiscreteStates)
  *   MODEL_STEP_EVENTS    the model implements model_step_event (asked in fmi2CompletedIntegratorStep)
+ *   MODEL_FAULTS         the model implements model_fault (otherwise every call succeeds)
+ * Without event indicators, time events and step events, model_event_indicators and model_event have defaults.
  *
  * The version-independent numerics (RK4, event location of the co-simulation step) are in pt_numerics.h,
  * shared with fmi3_template.h.
@@ -82,6 +84,27 @@ static int model_event(Instance *m);
 static fmi2Status model_validate(Instance *m);
 /* fault hook called by fmi2DoStep (t = end of step) and fmi2GetDerivatives (t = current time) */
 static fmi2Status model_fault(Instance *m, fmi2Real t, const char *fn);
+/* defaults for the hooks a model without state events, time events, step events or faults does not need */
+#if N_EVENT_INDICATORS == 0
+static void model_event_indicators(Instance *m, fmi2Real z[]) {
+    (void)m;
+    (void)z;
+}
+#endif
+#if N_EVENT_INDICATORS == 0 && !defined(MODEL_TIME_EVENTS) && !defined(MODEL_STEP_EVENTS)
+static int model_event(Instance *m) {
+    (void)m;
+    return 0;
+}
+#endif
+#ifndef MODEL_FAULTS
+static fmi2Status model_fault(Instance *m, fmi2Real t, const char *fn) {
+    (void)m;
+    (void)t;
+    (void)fn;
+    return fmi2OK;
+}
+#endif
 #ifdef MODEL_TIME_EVENTS
 /* 1 and the next time event in *t if one is scheduled, else 0 */
 static int model_next_event_time(Instance *m, fmi2Real *t);

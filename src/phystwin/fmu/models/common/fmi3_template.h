@@ -17,6 +17,7 @@
  *                        fmi3UpdateDiscreteStates); model exchange only
  *   MODEL_STEP_EVENTS    the model implements model_step_event (asked in fmi3CompletedIntegratorStep; the
  *                        model description then declares needsCompletedIntegratorStep="true")
+ * Without event indicators, time events and step events, model_event_indicators and model_event have defaults.
  * The version-independent numerics (RK4, event location of the co-simulation step) are in pt_numerics.h,
  * shared with fmi2_template.h. Clocks, scheduled execution and the other types are not used by these models;
  * their entry points exist (fmpy may resolve them) and report a clear error.
@@ -79,6 +80,19 @@ static void model_event_indicators(Instance *m, fmi3Float64 z[]);
 /* handle a state or time event; return nonzero when continuous states changed */
 static int model_event(Instance *m);
 static fmi3Status model_validate(Instance *m);
+/* defaults for the hooks a model without state events, time events, step events or faults does not need */
+#if N_EVENT_INDICATORS == 0
+static void model_event_indicators(Instance *m, fmi3Float64 z[]) {
+    (void)m;
+    (void)z;
+}
+#endif
+#if N_EVENT_INDICATORS == 0 && !defined(MODEL_TIME_EVENTS) && !defined(MODEL_STEP_EVENTS)
+static int model_event(Instance *m) {
+    (void)m;
+    return 0;
+}
+#endif
 #ifdef MODEL_TIME_EVENTS
 /* 1 and the next time event in *t if one is scheduled, else 0 */
 static int model_next_event_time(Instance *m, fmi3Float64 *t);

@@ -56,16 +56,6 @@ static void model_update(Instance *m) {
     r[W_LOAD] = r[W_L];
 }
 
-static void model_event_indicators(Instance *m, fmi2Real z[]) {
-    (void)m;
-    (void)z;
-}
-
-static int model_event(Instance *m) {
-    (void)m;
-    return 0;
-}
-
 static fmi2Status model_validate(Instance *m) {
     const fmi2Real *r = m->s.r;
     if (!(r[J_L] > 0.0)) {
@@ -76,12 +66,5 @@ static fmi2Status model_validate(Instance *m) {
         PT_ERR(m, "k_c = %g, d_c = %g and b_l = %g must be >= 0", r[K_C], r[D_C], r[B_L]);
         return fmi2Error;
     }
-    return fmi2OK;
-}
-
-static fmi2Status model_fault(Instance *m, fmi2Real t, const char *fn) {
-    (void)m;
-    (void)t;
-    (void)fn;
     return fmi2OK;
 }

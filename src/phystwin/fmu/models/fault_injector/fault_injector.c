@@ -32,6 +32,8 @@
 #define INTEGER_KINDS "t"
 #define CS_MAX_STEP 1e-3
 
+#define MODEL_FAULTS
+
 #include "fmi2_template.h"
 
 enum { X, DER_X, U, Y, FAULT_TIME };
@@ -62,16 +64,6 @@ static void model_update(Instance *m) {
     }
     r[DER_X] = -r[X] + r[U];
     r[Y] = r[X];
-}
-
-static void model_event_indicators(Instance *m, fmi2Real z[]) {
-    (void)m;
-    (void)z;
-}
-
-static int model_event(Instance *m) {
-    (void)m;
-    return 0;
 }
 
 static fmi2Status model_validate(Instance *m) {

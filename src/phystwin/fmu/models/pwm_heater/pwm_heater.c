@@ -53,11 +53,6 @@ static void model_update(Instance *m) {
     pwm_heater_update(m->s.r, m->s.b[ON], m->s.b[TRIPPED]);
 }
 
-static void model_event_indicators(Instance *m, fmi2Real z[]) {
-    (void)m;
-    (void)z;
-}
-
 static int model_next_event_time(Instance *m, fmi2Real *t) {
     *t = pwm_heater_next_switch(m->s.r, m->s.time);
     return 1;
@@ -84,12 +79,5 @@ static fmi2Status model_validate(Instance *m) {
         PT_ERR(m, "%s", msg);
         return fmi2Error;
     }
-    return fmi2OK;
-}
-
-static fmi2Status model_fault(Instance *m, fmi2Real t, const char *fn) {
-    (void)m;
-    (void)t;
-    (void)fn;
     return fmi2OK;
 }

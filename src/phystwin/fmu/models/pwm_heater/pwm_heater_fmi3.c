@@ -49,11 +49,6 @@ static void model_update(Instance *m) {
     pwm_heater_update(m->s.r + 1, m->s.b[ON], m->s.b[TRIPPED]);
 }
 
-static void model_event_indicators(Instance *m, fmi3Float64 z[]) {
-    (void)m;
-    (void)z;
-}
-
 static int model_next_event_time(Instance *m, fmi3Float64 *t) {
     *t = pwm_heater_next_switch(m->s.r + 1, m->s.r[0]);
     return 1;

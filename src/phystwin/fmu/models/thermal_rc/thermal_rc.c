@@ -42,28 +42,11 @@ static void model_update(Instance *m) {
     thermal_rc_update(m->s.r);
 }
 
-static void model_event_indicators(Instance *m, fmi2Real z[]) {
-    (void)m;
-    (void)z;
-}
-
-static int model_event(Instance *m) {
-    (void)m;
-    return 0;
-}
-
 static fmi2Status model_validate(Instance *m) {
     const char *msg = thermal_rc_check(m->s.r);
     if (msg != NULL) {
         PT_ERR(m, "%s", msg);
         return fmi2Error;
     }
-    return fmi2OK;
-}
-
-static fmi2Status model_fault(Instance *m, fmi2Real t, const char *fn) {
-    (void)m;
-    (void)t;
-    (void)fn;
     return fmi2OK;
 }

@@ -37,16 +37,6 @@ static void model_update(Instance *m) {
     thermal_rc_update(m->s.r + 1);
 }
 
-static void model_event_indicators(Instance *m, fmi3Float64 z[]) {
-    (void)m;
-    (void)z;
-}
-
-static int model_event(Instance *m) {
-    (void)m;
-    return 0;
-}
-
 static fmi3Status model_validate(Instance *m) {
     const char *msg = thermal_rc_check(m->s.r + 1);
     if (msg != NULL) {
