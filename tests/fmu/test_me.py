@@ -247,7 +247,7 @@ def test_fmi3_failed_call_names_the_fmi3_function_and_status(thermal_rc_fmi3_fmu
     inst = FMUModelExchange(thermal_rc_fmi3_fmu, "rc3_failing")
     inst._fmu.enterEventMode()  # fmi3SetContinuousStates is refused outside continuous-time mode
     assert np.isnan(fmu_eval(inst.handle, 0.0, (300.0, 299.0), (0.0, 298.15), 0, 0))
-    with pytest.raises(errors.FMUCallError, match=r"fmi3SetContinuousStates returned fmi3Error near t = 0 s"):
+    with pytest.raises(errors.FMUCallError, match=r"fmi3SetContinuousStates near t = 0 s returned Error"):
         inst.check(0.0)
     inst._fmu.enterContinuousTimeMode()
     assert fmu_eval(inst.handle, 0.0, (300.0, 299.0), (0.0, 298.15), 0, 0) == pytest.approx(-0.02)
@@ -374,7 +374,9 @@ def test_fault_injector_discard_becomes_a_clear_error(fault_injector_fmu: Path) 
     s.output("y", "inj.x")
     tr = simulate(s.compile(), (0.0, 2.0), raise_on_failure=False)
     assert not tr.ok
-    with pytest.raises(errors.FMUDiscard, match="fmi2Discard"):
+    with pytest.raises(
+        errors.FMUDiscard, match=r"FMU 'fault_injector': fmi2GetDerivatives near t = \S+ s returned Discard"
+    ):
         inst.check(tr.t[-1])
     inst.check()  # reported once, then cleared
 

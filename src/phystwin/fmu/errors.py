@@ -126,12 +126,12 @@ class FMUTimeout(FMUError):  # noqa: N818 (FMI status names)
     """An FMU call did not return within the allowed wall time (raised by the isolating runner)."""
 
 
-def _where(fmu: str, function: str, t: float | None) -> str:
-    at = f" at t = {t:.9g} s" if t is not None else ""
+def _where(fmu: str, function: str, t: float | None, near: bool = False) -> str:
+    at = f" {'near' if near else 'at'} t = {t:.9g} s" if t is not None else ""
     return f"FMU {fmu!r}: {function}{at}"
 
 
-def check_status(status: int, fmu: str, function: str, t: float | None = None) -> None:
+def check_status(status: int, fmu: str, function: str, t: float | None = None, *, near: bool = False) -> None:
     """Raise the error matching an FMI status code; return quietly for OK, log a Warning.
 
     Parameters
@@ -144,6 +144,9 @@ def check_status(status: int, fmu: str, function: str, t: float | None = None) -
         FMI function name, for the message.
     t
         Simulation time [s] of the call, or None.
+    near
+        ``t`` is the time reached rather than that of the call (a failure inside a compiled simulation):
+        the message says "near t" instead of "at t".
 
     Raises
     ------
@@ -171,4 +174,4 @@ def check_status(status: int, fmu: str, function: str, t: float | None = None) -
         cls, what = FMUCallError, "Pending: asynchronous steps are not supported (expected OK)"
     else:
         cls, what = FMUCallError, f"illegal status {status} (expected 0..5)"
-    raise cls(f"{_where(fmu, function, t)} returned {what}", fmu=fmu, function=function, status=status, time=t)
+    raise cls(f"{_where(fmu, function, t, near)} returned {what}", fmu=fmu, function=function, status=status, time=t)

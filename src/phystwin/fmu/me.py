@@ -96,7 +96,7 @@ from phystwin.fmu._me_kernels import (
 )
 from phystwin.fmu.archive import safe_extract
 from phystwin.fmu.description import FMUDescription, FMUVariable, read_description
-from phystwin.fmu.errors import FMUCallError, FMUDiscard, FMUError, FMUFatal
+from phystwin.fmu.errors import FMUError, check_status
 from phystwin.fmu.fmu_logging import instantiate_quietly
 from phystwin.fmu.native import function_address
 from phystwin.physics.component import Component, Event, Parameter, Relation, State, Variable
@@ -105,7 +105,6 @@ from phystwin.records.units import parse_unit
 __all__ = ["HANDLE_SLOTS", "NO_TIME_EVENT", "FMUModelExchange", "cache_size", "fmu_component", "fmu_eval"]
 
 _IDENT_BAD = re.compile(r"[^A-Za-z0-9_]")
-_FMI_STATUS = {2: "Discard", 3: "Error", 4: "Fatal", 5: "Pending"}  # fmi2Discard, fmi3Discard, ...
 _FLOAT_TYPES = frozenset({"Real", "Float64"})  # the FMI 2.0 / 3.0 type of the values that cross the boundary
 _LIVE: list[FMUModelExchange] = []  # compiled models hold raw addresses: instances live for the process
 
@@ -327,13 +326,10 @@ class FMUModelExchange:
         self.invalidate()
         functions = FMI_FUNCTIONS[self.fmi_version]
         name = functions[fn - 1] if 1 <= fn <= len(functions) else "?"
-        when = "" if t is None else f" near t = {t:.9g} s"
         if status == STATUS_TERMINATE:
+            when = "" if t is None else f" near t = {t:.9g} s"
             raise FMUError(f"FMU {self.description.model_name!r} asked to terminate the simulation ({name}){when}")
-        label = f"fmi{self.fmi_version}{_FMI_STATUS[status]}" if status in _FMI_STATUS else str(status)
-        msg = f"FMU {self.description.model_name!r}: {name} returned {label}{when}"
-        cls = {2: FMUDiscard, 3: FMUCallError, 4: FMUFatal}.get(status, FMUError)
-        raise cls(msg)
+        check_status(status, self.description.model_name, name, t, near=True)
 
     def invalidate(self) -> None:
         """Forget the cached evaluation and event iteration (the next call evaluates the FMU again)."""
