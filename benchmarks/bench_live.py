@@ -1,6 +1,6 @@
 """Live twin runner over UDP on loopback: sustained sensor rate and measurement-to-estimate latency.
 
-The bench (``python -m phystwin.cli bench serve``, a separate process as in :mod:`phystwin.hil.demo`)
+The bench (``python -m phystwin.cli bench serve``, a separate process as in :mod:`phystwin.cli.demo`)
 publishes the ``current+speed`` stream of ``examples/dc_motor_bench.toml``; the twin
 (``examples/dc_motor_twin.toml``: UKF, housing convection estimated) runs :class:`TwinRunner` in
 ``shadow`` mode with a live :class:`Recorder`. The ``current`` and ``speed`` sensor rates are rewritten
@@ -86,10 +86,10 @@ def one_run(
     tmp: Path, rate: float, rate_factor: float, bench_seconds: float, tag: str, *, profile: bool = False
 ) -> dict[str, Any]:
     """One bench process + one shadow-mode runner with recording; returns the figures."""
+    from phystwin.config.live import runner_setup
+    from phystwin.config.schema import read_config
     from phystwin.hil.runner import TwinRunner
-    from phystwin.hil.setup import runner_setup
     from phystwin.hil.transports import open_twin_link
-    from phystwin.records.config import read_config
     from phystwin.records.recorder import Recorder
 
     bench_cfg, twin_cfg_path = write_configs(tmp, rate)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from phystwin import __version__
 from phystwin.cli import app
-from phystwin.records.config import parse_config
+from phystwin.config.schema import parse_config
 from phystwin.records.hdf5 import read_record
 
 ROOT = Path(__file__).resolve().parents[2]

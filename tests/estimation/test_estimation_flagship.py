@@ -3,7 +3,7 @@
 (so of the housing-to-ambient thermal resistance R_ha = 1/(h A)); a cooling fault doubles R_ha.
 
 Shortened to 900 s (fault at 300 s) to keep the suite's time in check; the default 1800-s run's
-figures are in BENCHMARKS.md (``python -m phystwin.estimation.flagship``)."""
+figures are in BENCHMARKS.md (``python -m phystwin.scenarios.flagship``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from phystwin.core.model import Model
-from phystwin.estimation.flagship import H_NAME, FlagshipResult, FlagshipScenario, run_flagship
+from phystwin.scenarios.flagship import H_NAME, FlagshipResult, FlagshipScenario, run_flagship
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from phystwin.fmu.description import (
     to_si,
     validate,
 )
-from phystwin.records.units import convert
+from phystwin.units import convert
 
 FMI2 = """<?xml version="1.0" encoding="UTF-8"?>
 <fmiModelDescription fmiVersion="2.0" modelName="oven" guid="{8c4e810f-3df3-4a00-8276-176fa3c9f000}"

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from phystwin.config.live import bench_setup
+from phystwin.config.schema import parse_config
 from phystwin.core.options import RK4
 from phystwin.core.simulation import integrate_held
 from phystwin.estimation.measurements import SensorSpec
@@ -26,9 +28,7 @@ from phystwin.hil.bench import Fault, VirtualBench
 from phystwin.hil.bench_sensors import BIAS, DROPOUT, FAULT0, NOISE, OUTLIER, OUTLIER_SIGN, SensorModel, sensor_rng
 from phystwin.hil.link import Command, LinkStats
 from phystwin.hil.packets import MeasurementEncoder, decode_measurement, encode_measurement
-from phystwin.hil.setup import bench_setup
 from phystwin.hil.transports import open_bench_link
-from phystwin.records.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = (ROOT / "examples" / "dc_motor_bench.toml").read_text()

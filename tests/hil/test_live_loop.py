@@ -21,12 +21,12 @@ import pytest
 from opcua_certs import make_opcua_certs
 from test_modbus import FAST as MODBUS_FAST
 
-from phystwin.hil.setup import bench_setup, make_runner, runner_setup
+from phystwin.config.live import bench_setup, make_runner, runner_setup
+from phystwin.config.resolve import fmu_provenance
+from phystwin.config.schema import parse_config
 from phystwin.hil.transports import open_bench_link, open_twin_link
-from phystwin.records.config import parse_config
 from phystwin.records.hdf5 import read_record
 from phystwin.records.recorder import Recorder
-from phystwin.records.resolve import fmu_provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = (ROOT / "examples" / "dc_motor_bench.toml").read_text()

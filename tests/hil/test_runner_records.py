@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from phystwin.config.live import make_runner, runner_setup
+from phystwin.config.schema import parse_config
 from phystwin.estimation.types import Measurement
 from phystwin.hil.link import Arrival
 from phystwin.hil.runner import OUTCOME_CODES
-from phystwin.hil.setup import make_runner, runner_setup
-from phystwin.records.config import parse_config
 from phystwin.records.hdf5 import read_record
 from phystwin.records.recorder import Recorder
 

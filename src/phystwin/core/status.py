@@ -6,6 +6,8 @@ non-zero code into an :class:`IntegrationError` that carries the time reached.
 
 from __future__ import annotations
 
+from phystwin.errors import PhystwinError
+
 OK = 0
 """Success."""
 NONFINITE = 1
@@ -40,7 +42,7 @@ def describe(status: int) -> str:
     return _DESCRIPTIONS.get(int(status), f"unknown status {int(status)}")
 
 
-class IntegrationError(RuntimeError):
+class IntegrationError(PhystwinError, RuntimeError):
     """A solver stopped before the requested end time.
 
     Attributes

@@ -26,6 +26,7 @@ import numpy as np
 
 from phystwin.core.model import Model
 from phystwin.core.options import RK4
+from phystwin.errors import PhystwinError
 from phystwin.estimation import kernels, step_kernels
 from phystwin.estimation.discretize import DiscreteModel, discretize
 from phystwin.estimation.status import BAD_MEASUREMENT, INNOVATION_NOT_PD, NONFINITE, OK, describe
@@ -36,7 +37,7 @@ __all__ = ["EstimationError", "KalmanFilter", "UnscentedKalmanFilter", "UpdateIn
 _REJECTABLE = (BAD_MEASUREMENT, INNOVATION_NOT_PD)
 
 
-class EstimationError(RuntimeError):
+class EstimationError(PhystwinError, RuntimeError):
     """A filter kernel failed; carries the status code and the time of the state."""
 
     def __init__(self, status: int, t: float, detail: str = "") -> None:

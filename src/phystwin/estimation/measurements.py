@@ -278,7 +278,7 @@ def _check_signal(traj: Trajectory, spec: SensorSpec) -> np.ndarray:
             f"sensor {spec.name!r}: no signal {spec.signal!r} in the trajectory; available: {', '.join(names)}"
         )
     unit = traj.unit(spec.signal)
-    from phystwin.records.units import same_unit  # lazy: records pulls in h5py
+    from phystwin.units import same_unit  # lazy: records pulls in h5py
 
     if not same_unit(spec.unit, unit):
         raise ValueError(

@@ -12,7 +12,7 @@ from phystwin.core.model import Model
 from phystwin.core.options import RK4
 from phystwin.core.simulation import Stepper
 from phystwin.fmu.instance import FMUInstance
-from phystwin.records.units import UnitError, parse_unit
+from phystwin.units import UnitError, parse_unit
 
 __all__ = ["CoSimUnit", "NativeUnit", "Port"]
 

@@ -25,6 +25,8 @@ import zipfile
 from os import PathLike
 from pathlib import Path
 
+from phystwin.errors import PhystwinError
+
 __all__ = [
     "DEFAULT_MAX_MEMBERS",
     "DEFAULT_MAX_TOTAL_SIZE",
@@ -44,7 +46,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _CHUNK = 1 << 20
 
 
-class FMUArchiveError(ValueError):
+class FMUArchiveError(PhystwinError, ValueError):
     """An FMU archive cannot be read, or is refused because a member is unsafe to extract."""
 
 

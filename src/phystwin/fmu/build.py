@@ -16,6 +16,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from phystwin.errors import PhystwinError
+
 __all__ = ["FmuBuildError", "build_fmu", "bundled_models", "default_cache_dir"]
 
 _MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -30,7 +32,7 @@ _VARIANTS: dict[str, tuple[str, str, str]] = {
 _GCC_FLAGS = ("-shared", "-fPIC", "-O2", "-std=c99")
 
 
-class FmuBuildError(RuntimeError):
+class FmuBuildError(PhystwinError, RuntimeError):
     """Raised when an FMU cannot be built (no compiler, compile error, unknown model or FMI version)."""
 
 

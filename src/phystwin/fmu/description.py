@@ -2,7 +2,7 @@
 
 :func:`read_description` turns ``modelDescription.xml`` into frozen dataclasses that do not depend on fmpy.
 :func:`validate` lists problems: fmpy's own validation plus phystwin's static checks. Units are read with
-:mod:`phystwin.records.units`; a unit it does not know is converted with the FMU's ``<BaseUnit factor offset>``
+:mod:`phystwin.units`; a unit it does not know is converted with the FMU's ``<BaseUnit factor offset>``
 definition, so that ``value_SI = value * factor + offset``: :func:`to_si` and :func:`from_si` convert at the
 boundary (``degC``, ``rpm`` in the FMU, SI inside phystwin).
 """
@@ -16,13 +16,14 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from phystwin.errors import PhystwinError
 from phystwin.fmu.archive import FMUArchiveError, check_archive, sha256_file
-from phystwin.records.units import UnitError, conversion, parse_unit
+from phystwin.units import UnitError, conversion, parse_unit
 
 Value = float | int | bool | str | tuple[float, ...] | None
 _REAL = frozenset({"Real", "Float32", "Float64"})
 _INT = frozenset({"Integer", "Enumeration", "Int8", "UInt8", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64"})
-_BASE = ("m", "kg", "s", "A", "K", "mol", "rad")  # the order of the phystwin.records.units dimensions
+_BASE = ("m", "kg", "s", "A", "K", "mol", "rad")  # the order of the phystwin.units dimensions
 _KINDS = ("ModelExchange", "CoSimulation", "ScheduledExecution")
 _FLAGS = {  # FMI 2.0 and FMI 3.0 spellings of the capability attributes
     "can_get_and_set_state": ("canGetAndSetFMUstate", "canGetAndSetFMUState"),
@@ -34,11 +35,11 @@ _FLAGS = {  # FMI 2.0 and FMI 3.0 spellings of the capability attributes
 }
 
 
-class FMUDescriptionError(ValueError):
+class FMUDescriptionError(PhystwinError, ValueError):
     """A model description cannot be read, or (``read_description(validate=True)``) has problems."""
 
 
-class FMUUnitError(ValueError):
+class FMUUnitError(PhystwinError, ValueError):
     """A variable's unit cannot be converted to SI, or not to the unit phystwin expects."""
 
 
@@ -207,7 +208,7 @@ def si_scale_offset(unit: str | None, unit_definitions: tuple[FMUUnit, ...] = ()
     unit
         The unit as the FMU writes it (``"degC"``, ``"rpm"``, ``"kW"``); None or ``""`` is dimensionless.
     unit_definitions
-        The FMU's unit definitions, used when :mod:`phystwin.records.units` does not know ``unit``.
+        The FMU's unit definitions, used when :mod:`phystwin.units` does not know ``unit``.
 
     Returns
     -------

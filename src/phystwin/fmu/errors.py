@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import logging
 
+from phystwin.errors import PhystwinError
+
 __all__ = [
     "STATUS_NAMES",
     "FMUCallError",
@@ -45,7 +47,7 @@ def _status_name(status: int | None) -> str:
     return STATUS_NAMES[status] if 0 <= status < len(STATUS_NAMES) else f"illegal status {status}"
 
 
-class FMUError(RuntimeError):
+class FMUError(PhystwinError, RuntimeError):
     """Base class of every FMU runtime error.
 
     Parameters

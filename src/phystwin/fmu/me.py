@@ -100,7 +100,7 @@ from phystwin.fmu.errors import FMUError, check_status
 from phystwin.fmu.fmu_logging import instantiate_quietly
 from phystwin.fmu.native import function_address
 from phystwin.physics.component import Component, Event, Parameter, Relation, State, Variable
-from phystwin.records.units import parse_unit
+from phystwin.units import parse_unit
 
 __all__ = ["HANDLE_SLOTS", "NO_TIME_EVENT", "FMUModelExchange", "cache_size", "fmu_component", "fmu_eval"]
 

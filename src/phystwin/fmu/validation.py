@@ -2,7 +2,7 @@
 
 phystwin's checks: every Real input, output and state has a unit that converts to SI; start values lie
 inside ``[min, max]`` and ``min <= max``; declared derivatives refer to existing variables; an FMU's own
-unit definition agrees with how :mod:`phystwin.records.units` reads the unit. Problems are returned as
+unit definition agrees with how :mod:`phystwin.units` reads the unit. Problems are returned as
 sentences, never swallowed.
 
 :func:`check_run` checks a finished run instead: it reached the stop time, and every recorded variable is
@@ -32,7 +32,7 @@ from phystwin.fmu.description import (
     _si,
     _xml,
 )
-from phystwin.records.units import parse_unit
+from phystwin.units import parse_unit
 
 __all__ = ["check_run", "validate"]
 

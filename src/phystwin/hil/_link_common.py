@@ -10,12 +10,38 @@ from __future__ import annotations
 import os
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel, PlainValidator, ValidationError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from phystwin.hil.link import LinkError
+from phystwin.units import UnitError, convert
+
+
+def _seconds(v: Any) -> float:
+    """A positive duration given as a number (s) or a string with a time unit ("5 ms")."""
+    try:
+        if isinstance(v, str):
+            number, _, unit = v.strip().partition(" ")
+            s = convert(float(number), unit.strip(), "s") if unit.strip() else float(number)
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            s = float(v)
+        else:
+            raise ValueError
+    except UnitError as exc:
+        raise PydanticCustomError("seconds", "{msg}", {"msg": str(exc)}) from None
+    except ValueError:
+        raise PydanticCustomError(
+            "seconds", 'expected a time such as 0.005 or "5 ms", got {got!r}', {"got": v}
+        ) from None
+    if not s > 0 or s == float("inf"):
+        raise PydanticCustomError("seconds", "expected a finite time > 0 s, got {got!r}", {"got": v})
+    return s
+
+
+Seconds = Annotated[float, PlainValidator(_seconds)]
+"""A positive duration in link options: a number (s) or a string with a time unit."""
 
 __all__ = ["dotted_key", "parse_options", "quoted_key", "resolve_password", "shown_url", "stream_width", "url_port"]
 
@@ -130,7 +156,7 @@ def stream_width(name: str, stream_widths: Mapping[str, int] | None, given: int 
     """The number of values of the stream ``name``.
 
     ``given`` (a width set in the transport's own table) wins; then ``stream_widths`` (the caller's
-    widths, e.g. :attr:`~phystwin.hil.setup.BenchSetup.stream_widths`); else the number of
+    widths, e.g. :attr:`~phystwin.config.live.BenchSetup.stream_widths`); else the number of
     ``+``-joined names (``"current+speed"`` -> 2), a guess that is wrong for the ``inputs`` stream.
     """
     if given is not None:

@@ -59,10 +59,9 @@ from phystwin.estimation.measurements import SensorSpec
 from phystwin.estimation.types import Measurement
 from phystwin.hil.bench_plant import PlantStepper
 from phystwin.hil.bench_sensors import SensorModel
-from phystwin.hil.link import BenchLink, Command
+from phystwin.hil.link import INPUT_STREAM, BenchLink, Command
 from phystwin.hil.pacing import Pacer
 from phystwin.records.hdf5 import SignalInfo, signal_infos
-from phystwin.records.live_config import INPUT_STREAM, FaultSection
 
 __all__ = ["BenchSummary", "Fault", "VirtualBench"]
 
@@ -78,7 +77,7 @@ Rows = Callable[[str, np.ndarray, dict[str, np.ndarray]], None]
 
 @dataclass(frozen=True)
 class Fault:
-    """A scripted fault in SI units (see :class:`~phystwin.records.live_config.FaultSection`)."""
+    """A scripted fault in SI units (a config's ``[[bench.faults]]``: ``phystwin.config.live_schema.FaultSection``)."""
 
     kind: str
     at: float
@@ -92,13 +91,6 @@ class Fault:
 
     def active(self, t: float) -> bool:
         return self.at <= t < self.at + self.duration
-
-    @classmethod
-    def from_section(cls, sec: FaultSection, value: float = math.nan) -> Fault:
-        return cls(
-            sec.kind, float(sec.at), math.inf if sec.duration is None else sec.duration, sec.parameter, value,
-            sec.sensor, sec.rate, sec.probability, sec.sigmas,
-        )  # fmt: skip
 
 
 @dataclass
@@ -135,7 +127,7 @@ class VirtualBench:
     sensors : sequence of SensorSpec
         The sensors; each samples a model output or state.
     streams : mapping of stream -> sensor names
-        Publishing groups (see :func:`~phystwin.records.live_config.stream_table`); the stream
+        Publishing groups (see :func:`~phystwin.config.live_schema.stream_table`); the stream
         ``"inputs"`` carries the applied input vector.
     actuators : sequence of str
         Inputs a command may set.

@@ -35,6 +35,7 @@ from typing import Any, Literal, NamedTuple, Self
 
 import numpy as np
 
+from phystwin.errors import PhystwinError
 from phystwin.estimation.types import Measurement
 
 __all__ = [
@@ -52,8 +53,11 @@ __all__ = [
 
 log = logging.getLogger("phystwin.hil")
 
+INPUT_STREAM = "inputs"
+"""The stream that carries the twin's model inputs (every other stream is a sensor group)."""
 
-class LinkError(RuntimeError):
+
+class LinkError(PhystwinError, RuntimeError):
     """A link cannot be opened or used (bad address, refused connection, bad credentials)."""
 
 

@@ -91,9 +91,8 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from phystwin.estimation.types import Measurement
-from phystwin.hil._link_common import parse_options, quoted_key, stream_width, url_port
+from phystwin.hil._link_common import Seconds, parse_options, quoted_key, stream_width, url_port
 from phystwin.hil.link import Arrival, BenchLink, Command, CommandQueue, LinkEnd, LinkError, QueueBuffer, TwinLink
-from phystwin.records.config import Seconds
 
 __all__ = [
     "ACTUATOR_BLOCK",

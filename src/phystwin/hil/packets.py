@@ -35,6 +35,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from phystwin.errors import PhystwinError
 from phystwin.estimation.types import Measurement
 from phystwin.hil.link import Command
 
@@ -68,7 +69,7 @@ MAX_JSON_BYTES = 16_384
 _U32 = 2**32
 
 
-class PacketError(ValueError):
+class PacketError(PhystwinError, ValueError):
     """A packet or payload that cannot be decoded; ``reason`` is a short tag for counters."""
 
     def __init__(self, reason: str, detail: str) -> None:

@@ -45,11 +45,10 @@ from phystwin.core.inputs import InputSignal
 from phystwin.estimation.fusion import FusionEngine, FusionReason, SyncStatus
 from phystwin.estimation.types import GaussianState
 from phystwin.hil.control import PISpeedController, ThermalDerating
-from phystwin.hil.link import Arrival, Command, TwinLink
+from phystwin.hil.link import INPUT_STREAM, Arrival, Command, TwinLink
 from phystwin.hil.pacing import Pacer, TimingStats
 from phystwin.hil.safety import Decision, SafetyEnvelope, Watchdog
 from phystwin.records.hdf5 import SignalInfo
-from phystwin.records.live_config import INPUT_STREAM
 
 __all__ = ["MODES", "OUTCOME_CODES", "RunSummary", "SpeedControl", "TwinRunner"]
 

@@ -14,7 +14,7 @@ scheme             twin side                               bench side
 Transport options come from the config's ``[transport.<name>]`` table (``udp``, ``mqtt``,
 ``opcua``, ``can``, ``modbus``) and are validated by the transport module, which names any bad key.
 
-``stream_widths`` (values per sample of each stream, e.g. :attr:`~phystwin.hil.setup.BenchSetup.stream_widths`)
+``stream_widths`` (values per sample of each stream, e.g. :attr:`~phystwin.config.live.BenchSetup.stream_widths`)
 reaches the transports whose layout depends on it (CAN frame sizes, the Modbus register map); without
 it they guess a width from the stream's name, which is wrong for the ``inputs`` stream.
 """

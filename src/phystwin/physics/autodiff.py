@@ -20,10 +20,12 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
+from phystwin.errors import PhystwinError
+
 _UNARY: dict[str, Callable[[ast.expr], ast.expr | None]] = {}
 
 
-class UnsupportedKernelError(Exception):
+class UnsupportedKernelError(PhystwinError):
     """The kernel is not a single differentiable expression."""
 
 

@@ -43,12 +43,13 @@ from typing import Any
 
 import numpy as np
 
+from phystwin.errors import PhystwinError
 from phystwin.physics.ports import Port
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class ModelDefinitionError(ValueError):
+class ModelDefinitionError(PhystwinError, ValueError):
     """A component or system definition is inconsistent (names the offending item)."""
 
 

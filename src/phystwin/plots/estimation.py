@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from phystwin.estimation.consistency import chi2_bounds
 from phystwin.plots.signals import time_scale
-from phystwin.records.units import conversion, same_unit
+from phystwin.units import conversion, same_unit
 
 __all__ = ["display_unit", "moving_average", "plot_estimates", "plot_innovations", "plot_nis"]
 

@@ -43,7 +43,7 @@ from phystwin.plots.estimation import _label, _new_figure, _save, display_unit, 
 from phystwin.plots.estimation import plot_innovations as _plot_innovations
 from phystwin.plots.signals import QUANTITY_NAMES, time_scale
 from phystwin.records.hdf5 import Record, RecordError, Stream, read_record
-from phystwin.records.units import same_unit
+from phystwin.units import same_unit
 
 __all__ = ["FIGURES", "MAX_POINTS", "follow", "plot_run"]
 

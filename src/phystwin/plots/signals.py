@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from phystwin.core.trajectory import Trajectory
 from phystwin.records.hdf5 import Record
-from phystwin.records.units import same_unit
+from phystwin.units import same_unit
 
 QUANTITY_NAMES: dict[str, str] = {
     "K": "temperature",

@@ -42,6 +42,7 @@ import numpy as np
 
 from phystwin.core.model import Layout, Model, is_internal_parameter
 from phystwin.core.trajectory import Trajectory
+from phystwin.errors import PhystwinError
 
 FORMAT = "phystwin-record"
 FORMAT_VERSION = 1
@@ -50,7 +51,7 @@ _RESERVED = frozenset({"t", "events"})
 _STR = h5py.string_dtype()
 
 
-class RecordError(ValueError):
+class RecordError(PhystwinError, ValueError):
     """A file is not a readable phystwin record, or a requested signal is not in it."""
 
 
@@ -74,14 +75,12 @@ def signal_infos(layout: Layout) -> list[SignalInfo]:
 
 def versions() -> dict[str, str]:
     """Versions of phystwin and of everything that shapes its numbers."""
-    import numba
-
-    import phystwin
+    from importlib.metadata import version  # package metadata: no import of phystwin's top or of numba
 
     return {
-        "phystwin_version": phystwin.__version__,
+        "phystwin_version": version("phystwin"),
         "numpy_version": np.__version__,
-        "numba_version": numba.__version__,
+        "numba_version": version("numba"),
         "h5py_version": h5py.__version__,
         "hdf5_version": h5py.version.hdf5_version,
         "python_version": platform.python_version(),

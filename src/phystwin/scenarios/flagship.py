@@ -216,7 +216,7 @@ def _metrics(sc: FlagshipScenario, truth: Trajectory, res: RunResult, model: Mod
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m phystwin.estimation.flagship [--duration S] [--fault-time S] [--seed N]``:
+    """``python -m phystwin.scenarios.flagship [--duration S] [--fault-time S] [--seed N]``:
     run the scenario and print its figures of merit."""
     import argparse
     import json

@@ -28,12 +28,13 @@ from typing import Any
 import h5py
 import numpy as np
 
+from phystwin.config.resolve import resolve, to_si
+from phystwin.config.schema import ConfigError, Quantity, TwinConfig, key_path, suggest
 from phystwin.core.model import Model
 from phystwin.estimation.batch import RunResult
 from phystwin.estimation.filters import UnscentedKalmanFilter
 from phystwin.estimation.measurements import SensorSpec
 from phystwin.estimation.types import GaussianState
-from phystwin.records.config import ConfigError, Quantity, TwinConfig, key_path, suggest
 from phystwin.records.hdf5 import (
     FORMAT,
     FORMAT_VERSION,
@@ -43,7 +44,6 @@ from phystwin.records.hdf5 import (
     versions,
     write_atomically,
 )
-from phystwin.records.resolve import resolve, to_si
 
 SENSOR_KIND = "sensor"
 

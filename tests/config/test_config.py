@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from phystwin.config.resolve import MAX_TABLE_POINTS, load_model, resolve
+from phystwin.config.schema import ConfigError, parse_config, read_config
+from phystwin.config.template import config_template, toml_key, toml_value
 from phystwin.core.inputs import InputSignal
 from phystwin.core.options import RK4, DormandPrince, Rodas
-from phystwin.records.config import ConfigError, parse_config, read_config
-from phystwin.records.resolve import MAX_TABLE_POINTS, load_model, resolve
-from phystwin.records.template import config_template, toml_key, toml_value
 
 FULL = """
 [twin]

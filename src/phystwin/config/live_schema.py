@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from phystwin.records.config import InputTable, QuantityField, Seconds, _Section
+from phystwin.config.schema import InputTable, QuantityField, Seconds, _Section
 
 __all__ = [
     "INPUT_STREAM",
@@ -51,7 +51,7 @@ __all__ = [
     "stream_table",
 ]
 
-INPUT_STREAM = "inputs"
+from phystwin.hil.link import INPUT_STREAM
 
 
 class FaultSection(_Section):

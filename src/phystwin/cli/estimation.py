@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from phystwin.config.schema import ConfigError, read_config
 from phystwin.core.inputs import prepare_inputs
 from phystwin.core.model import Model
 from phystwin.core.trajectory import Trajectory
-from phystwin.records.config import ConfigError, read_config
 from phystwin.records.hdf5 import Record, RecordError, read_record
 
 
@@ -53,9 +53,9 @@ def trajectory_from_record(record: Record, model: Model) -> Trajectory:
 
 def run_generate(config_path: Path, truth: Path, out: Path, seed: int) -> CommandResult:
     """Sensor streams from a truth record with the config's ``[sensors]``."""
+    from phystwin.config.estimation import sensor_specs, write_sensor_record
+    from phystwin.config.resolve import fmu_provenance, load_model
     from phystwin.estimation.measurements import generate_streams
-    from phystwin.records.estimation_io import sensor_specs, write_sensor_record
-    from phystwin.records.resolve import fmu_provenance, load_model
 
     config = read_config(config_path)
     model = load_model(config)
@@ -102,9 +102,9 @@ def run_generate(config_path: Path, truth: Path, out: Path, seed: int) -> Comman
 
 def run_estimate(config_path: Path, data: Path, out: Path, png_dir: Path | None) -> CommandResult:
     """Filter a sensor record with the config's ``[estimation]``; write the estimate record and figures."""
+    from phystwin.config.estimation import estimator_setup, sensor_streams, write_estimate_record
+    from phystwin.config.resolve import fmu_provenance, load_model, resolve
     from phystwin.estimation.batch import filter_run, stream_table
-    from phystwin.records.estimation_io import estimator_setup, sensor_streams, write_estimate_record
-    from phystwin.records.resolve import fmu_provenance, load_model, resolve
 
     started = time.perf_counter()
     config = read_config(config_path)

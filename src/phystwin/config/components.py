@@ -22,7 +22,7 @@ input with ``inputs`` to keep it (its unit and default are kept).
 Every loaded FMU is described in the compiled model's ``info["fmus"]`` (component, file, SHA-256, FMI
 version, model name, GUID); the commands copy that list into the run's provenance.
 
-All problems of all components are reported together in one :class:`~phystwin.records.config.ConfigError`
+All problems of all components are reported together in one :class:`~phystwin.config.schema.ConfigError`
 with their TOML key paths, before anything is compiled.
 """
 
@@ -31,10 +31,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from phystwin.config.schema import ComponentSection, ConfigError, Quantity, TwinConfig, key_path, suggest
 from phystwin.physics.component import ModelDefinitionError
 from phystwin.physics.system import System
-from phystwin.records.config import ComponentSection, ConfigError, Quantity, TwinConfig, key_path, suggest
-from phystwin.records.units import UnitError, conversion
+from phystwin.units import UnitError, conversion
 
 __all__ = ["BUNDLED_PREFIX", "add_components", "fmu_path"]
 

@@ -1,9 +1,9 @@
-"""Resolve a structurally valid :class:`~phystwin.records.config.TwinConfig` against a compiled Model.
+"""Resolve a structurally valid :class:`~phystwin.config.schema.TwinConfig` against a compiled Model.
 
 Every name is checked against the model's layout (close matches suggested; a name given in the wrong
 section is pointed to the right one), values are converted to the SI unit the model declares, and the
 model's bounds are applied. All problems are collected and raised together in one
-:class:`~phystwin.records.config.ConfigError`.
+:class:`~phystwin.config.schema.ConfigError`.
 """
 
 from __future__ import annotations
@@ -17,13 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from phystwin.core.inputs import InputSignal
-from phystwin.core.model import Model, Signal, is_internal_parameter
-from phystwin.core.options import RK4, DormandPrince, Rodas, Solver
-from phystwin.core.simulation import simulate
-from phystwin.core.trajectory import Trajectory
-from phystwin.physics.component import ModelDefinitionError
-from phystwin.records.config import (
+from phystwin.config.schema import (
     ConfigError,
     InputTable,
     Quantity,
@@ -32,7 +26,13 @@ from phystwin.records.config import (
     key_path,
     suggest,
 )
-from phystwin.records.units import UnitError, conversion, parse_unit
+from phystwin.core.inputs import InputSignal
+from phystwin.core.model import Model, Signal, is_internal_parameter
+from phystwin.core.options import RK4, DormandPrince, Rodas, Solver
+from phystwin.core.simulation import simulate
+from phystwin.core.trajectory import Trajectory
+from phystwin.physics.component import ModelDefinitionError
+from phystwin.units import UnitError, conversion, parse_unit
 
 MAX_TABLE_POINTS = 1_000_000
 """Largest input table a periodic input may expand to (a guard against a tiny period)."""
@@ -319,7 +319,7 @@ def load_model(config: TwinConfig, estimated_parameters: Sequence[str] = ()) -> 
     system = spec.build()
     fmus: list[dict[str, Any]] = []
     if config.components:
-        from phystwin.records.components import add_components
+        from phystwin.config.components import add_components
 
         fmus = add_components(system, config)
     try:

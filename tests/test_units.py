@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from phystwin.records.config import parse_config, parse_quantity
-from phystwin.records.resolve import resolve, to_si
-from phystwin.records.units import UnitError, conversion, convert, parse_unit, same_unit
+from phystwin.config.resolve import resolve, to_si
+from phystwin.config.schema import parse_config, parse_quantity
+from phystwin.units import UnitError, conversion, convert, parse_unit, same_unit
 
 CONVERSIONS = [
     # (value, unit, SI unit, expected SI value)

@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from phystwin.cli import app
+from phystwin.config.components import add_components
+from phystwin.config.schema import ConfigError, parse_config, read_config
 from phystwin.fmu.archive import sha256_file
 from phystwin.fmu.build import build_fmu
 from phystwin.physics.twins import dc_motor
-from phystwin.records.components import add_components
-from phystwin.records.config import ConfigError, parse_config, read_config
 from phystwin.records.hdf5 import read_record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,7 +119,7 @@ def test_schema_errors_name_the_key() -> None:
 def test_the_fmu_handle_cannot_be_set_from_a_config(dc_load: Path) -> None:
     """The hidden parameter holding the FMU's function addresses is refused by name: a value from a file
     would send compiled code to a stale address."""
-    from phystwin.records.resolve import load_model, resolve
+    from phystwin.config.resolve import load_model, resolve
 
     text = COMPONENT.format(fmu=dc_load, extra="") + '\n[parameters]\n"coupling.fmu_handle" = 1.0\n'
     config = parse_config(text)

@@ -34,7 +34,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from phystwin.fmu_cli import fmu_app
+from phystwin.cli.fmu import fmu_app
+from phystwin.errors import PhystwinError
+from phystwin.errors import PhystwinError
 
 EXIT_ERROR = 2
 
@@ -50,7 +52,7 @@ app = typer.Typer(
 )
 
 
-class CliError(Exception):
+class CliError(PhystwinError):
     """A problem to report in one message, exit status 2."""
 
 
@@ -95,8 +97,8 @@ def _main(
 def _seconds_option(text: str | None) -> float | None:
     if text is None:
         return None
-    from phystwin.records.config import parse_quantity
-    from phystwin.records.units import UnitError, convert
+    from phystwin.config.schema import parse_quantity
+    from phystwin.units import UnitError, convert
 
     try:
         q = parse_quantity(text)
@@ -146,7 +148,7 @@ def _summary(traj: Any, spec: Any, wall: float, label: str) -> tuple[Table, Tabl
 
 
 def _provenance(config: Any, spec: Any, model: Any) -> dict[str, Any]:
-    from phystwin.records.resolve import fmu_provenance
+    from phystwin.config.resolve import fmu_provenance
 
     return {
         "twin_type": spec.twin_type,
@@ -171,10 +173,10 @@ def _run_simulation(
     no_plot: bool,
     solver: str | None,
 ) -> int:
+    from phystwin.config.resolve import SOLVERS, fmu_failure, load_model, resolve
+    from phystwin.config.schema import read_config
     from phystwin.core.status import IntegrationError
-    from phystwin.records.config import read_config
     from phystwin.records.hdf5 import write_trajectory
-    from phystwin.records.resolve import SOLVERS, fmu_failure, load_model, resolve
 
     started = time.perf_counter()
     t_end = _seconds_option(duration)
@@ -239,13 +241,9 @@ def simulate(
     ] = None,
 ) -> None:
     """Simulate a twin from CONFIG; write an HDF5 record and a PNG plot and print a summary."""
-    from phystwin.physics.component import ModelDefinitionError
-    from phystwin.records.config import ConfigError
-    from phystwin.records.hdf5 import RecordError
-
     try:
         _run_simulation(config, duration, out, png, no_plot, solver)
-    except (CliError, ConfigError, ModelDefinitionError, RecordError) as exc:
+    except PhystwinError as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot write output: {exc}")
@@ -263,14 +261,9 @@ def _print_result(res: Any) -> None:
 
 def _guarded(fn: Any, *args: Any) -> None:
     """Run a command's work; user errors become one message and exit status 2."""
-    from phystwin.estimation.filters import EstimationError
-    from phystwin.physics.component import ModelDefinitionError
-    from phystwin.records.config import ConfigError
-    from phystwin.records.hdf5 import RecordError
-
     try:
         _print_result(fn(*args))
-    except (CliError, ConfigError, ModelDefinitionError, RecordError, EstimationError) as exc:
+    except PhystwinError as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot read or write a file: {exc}")
@@ -290,7 +283,7 @@ def generate(
     seed: Annotated[int, typer.Option(help="Seed of the noise, dropouts and outliers (same seed, same streams).")] = 0,
 ) -> None:
     """Turn a simulated truth run into noisy multi-rate sensor streams (the config's sensors section)."""
-    from phystwin.estimation_cli import run_generate
+    from phystwin.cli.estimation import run_generate
 
     if seed < 0:
         _fail(f"--seed must be >= 0, got {seed}")
@@ -311,7 +304,7 @@ def estimate(
     no_plot: Annotated[bool, typer.Option("--no-plot", help="Do not write figures.")] = False,
 ) -> None:
     """Filter recorded measurements; write estimates, covariances, innovations and health to HDF5, and plots."""
-    from phystwin.estimation_cli import run_estimate
+    from phystwin.cli.estimation import run_estimate
 
     dest = out or data.with_name(data.stem + "_estimate.h5")
     _guarded(run_estimate, config, data, dest, None if no_plot else dest.parent)
@@ -323,17 +316,11 @@ app.add_typer(fmu_app, name="fmu")
 
 
 def _live_guarded(fn: Any, *args: Any) -> Any:
-    from phystwin.hil.link import LinkError
-
     try:
         return fn(*args)
-    except LinkError as exc:
+    except PhystwinError as exc:
         _fail(str(exc))
     except ValueError as exc:  # config values the schema cannot see (e.g. a rate that does not fit the step)
-        from phystwin.records.config import ConfigError
-
-        if isinstance(exc, ConfigError):
-            raise
         _fail(str(exc))
     return None
 
@@ -348,7 +335,7 @@ def bench_serve(
     duration: Annotated[str | None, typer.Option(help="Bench time to play, e.g. 10min (default: \\[bench]).")] = None,
 ) -> None:
     """Run the truth plant and publish its noisy sensor streams; apply the commands that arrive."""
-    from phystwin.live_cli import DEFAULT_URLS, run_bench
+    from phystwin.cli.live import DEFAULT_URLS, run_bench
 
     if url is None and transport not in DEFAULT_URLS:
         _fail(f"--transport must be one of {', '.join(DEFAULT_URLS)}, got {transport!r}")
@@ -368,7 +355,7 @@ def run_twin(
     png_dir: Annotated[Path | None, typer.Option(help="Write the run's figures here at the end.")] = None,
 ) -> None:
     """Track a bench in real time: fuse the feed, record, and (closed loop) command it within the safety envelope."""
-    from phystwin.live_cli import run_twin as work
+    from phystwin.cli.live import run_twin as work
 
     if mode is not None and mode not in ("shadow", "advisory", "closed_loop"):
         _fail(f"--mode must be shadow, advisory or closed_loop, got {mode!r}")
@@ -383,7 +370,7 @@ def plot(
     interval: Annotated[float, typer.Option(help="Seconds between refreshes with --follow.")] = 2.0,
 ) -> None:
     """Write the figures of a record: signals, estimates with +-3 sigma, innovations, NIS, health, timing."""
-    from phystwin.live_cli import run_plot
+    from phystwin.cli.live import run_plot
 
     if not record.exists():
         _fail(f"no such record: {record}")
@@ -398,7 +385,7 @@ def demo(
     port: Annotated[int, typer.Option(help="UDP port of the twin on 127.0.0.1 (0: a free one).")] = 0,
 ) -> None:
     """The main job: virtual bench and closed-loop twin over UDP on loopback, with a cooling fault."""
-    from phystwin.hil.demo import run_demo
+    from phystwin.cli.demo import run_demo
 
     _guarded(lambda: _live_guarded(run_demo, out_dir, _seconds_option(duration), rate_factor, port))
 
@@ -445,8 +432,8 @@ def template(
     duration: Annotated[float, typer.Option(help="Duration to put in the config, in seconds.")] = 10.0,
 ) -> None:
     """Print (or write) a complete config for a twin with every default and unit spelled out."""
-    from phystwin.records.config import suggest
-    from phystwin.records.template import config_template
+    from phystwin.config.schema import suggest
+    from phystwin.config.template import config_template
 
     registered = _registered()
     if twin_type not in registered:

@@ -23,13 +23,15 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from phystwin.errors import PhystwinError
+
 # Base dimensions: length, mass, time, current, temperature, amount, angle.
 _DIMS = ("m", "kg", "s", "A", "K", "mol", "rad")
 Dim = tuple[int, int, int, int, int, int, int]
 _NONE: Dim = (0, 0, 0, 0, 0, 0, 0)
 
 
-class UnitError(ValueError):
+class UnitError(PhystwinError, ValueError):
     """A unit string cannot be parsed, or does not convert to the unit that was expected."""
 
 

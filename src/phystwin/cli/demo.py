@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from phystwin.estimation_cli import CommandResult
-from phystwin.records.config import read_config
+from phystwin.cli.estimation import CommandResult
+from phystwin.config.schema import read_config
 
 __all__ = ["run_demo", "tracking_errors"]
 
@@ -81,9 +81,9 @@ def _parameter_tracking(run_path: Path, name: str, before: float, after: float, 
 
 def run_demo(out_dir: Path, duration: float | None, rate_factor: float, port: int) -> CommandResult:
     """Run the demo (module docstring); returns the printed summary."""
-    from phystwin.hil.setup import make_runner, runner_setup
+    from phystwin.cli.live import summary_rows
+    from phystwin.config.live import make_runner, runner_setup
     from phystwin.hil.transports import open_twin_link
-    from phystwin.live_cli import summary_rows
     from phystwin.plots.run import plot_run
     from phystwin.records.recorder import Recorder
 

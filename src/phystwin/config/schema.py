@@ -37,7 +37,7 @@ Dotted names may be quoted (``"winding.C" = 50``) or not (``winding.C = 50``, wh
 nested table; it is flattened back into the full name).
 
 Validation happens in two stages. :func:`parse_config` checks the structure (pydantic, unknown keys
-refused); :func:`~phystwin.records.resolve.resolve` checks every name against the compiled model's
+refused); :func:`~phystwin.config.resolve.resolve` checks every name against the compiled model's
 layout (close matches are suggested), converts units and applies the model's bounds. Every problem
 is reported in one :class:`ConfigError` with the TOML key path (``parameters."winding.C"``) and what
 was expected.
@@ -70,7 +70,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from phystwin.records.units import UnitError, convert, parse_unit
+from phystwin.errors import PhystwinError
+from phystwin.units import UnitError, convert, parse_unit
 
 
 # ---------------------------------------------------------------------------------------- errors
@@ -86,7 +87,7 @@ def key_path(loc: Sequence[str | int]) -> str:
     return out
 
 
-class ConfigError(ValueError):
+class ConfigError(PhystwinError, ValueError):
     """A twin configuration is invalid.
 
     Attributes
@@ -353,7 +354,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 class ComponentSection(_Section):
     """``[components.<name>]``: an FMU added to the twin as component ``<name>`` (model exchange inside
-    the compiled core, see :mod:`phystwin.records.components`)."""
+    the compiled core, see :mod:`phystwin.config.components`)."""
 
     fmu: str
     """Path of the ``.fmu`` (relative to the config file's folder), or ``bundled:<model>`` for one of
@@ -380,7 +381,7 @@ class ComponentSection(_Section):
         return None if v is None else v.lower()
 
 
-from phystwin.records.live_config import (  # noqa: E402  (the live sections build on the types above)
+from phystwin.config.live_schema import (  # noqa: E402  (the live sections build on the types above)
     BenchSection,
     ControlSection,
     RunSection,

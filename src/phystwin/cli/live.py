@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from phystwin.estimation_cli import CommandResult
-from phystwin.records.config import read_config
+from phystwin.cli.estimation import CommandResult
+from phystwin.config.schema import read_config
 
 __all__ = ["DEFAULT_URLS", "run_bench", "run_plot", "run_twin"]
 
@@ -34,7 +34,7 @@ def _stop_on_signals() -> Callable[[], bool]:
 
 
 def _provenance(config: Any, model: Any, extra: dict[str, Any]) -> dict[str, Any]:
-    from phystwin.records.resolve import fmu_provenance
+    from phystwin.config.resolve import fmu_provenance
 
     return {
         "twin_type": config.twin.type,
@@ -56,7 +56,7 @@ def run_bench(
     config_path: Path, url: str, out: Path | None, rate_factor: float | None, duration: float | None
 ) -> CommandResult:
     """Serve the virtual bench of ``config_path`` on ``url`` until its duration is played."""
-    from phystwin.hil.setup import bench_setup
+    from phystwin.config.live import bench_setup
     from phystwin.hil.transports import open_bench_link
     from phystwin.records.recorder import Recorder
 
@@ -110,7 +110,7 @@ def run_twin(
     png_dir: Path | None,
 ) -> tuple[CommandResult, dict[str, Any]]:
     """Run the twin of ``config_path`` on the feed at ``url``; returns the printed result and the summary."""
-    from phystwin.hil.setup import make_runner, runner_setup
+    from phystwin.config.live import make_runner, runner_setup
     from phystwin.hil.transports import open_twin_link
     from phystwin.records.recorder import Recorder
 
@@ -120,7 +120,7 @@ def run_twin(
     if mode is not None:
         sec = sec.model_copy(update={"mode": mode})
         if mode != "shadow" and setup.control is None:
-            from phystwin.records.config import ConfigError
+            from phystwin.config.schema import ConfigError
 
             raise ConfigError([("control", f"mode {mode!r} needs a [control] section")], config.source)
     stop = _stop_on_signals()

@@ -1,6 +1,6 @@
 """Building the live objects from a config: the virtual bench and the twin runner.
 
-Everything a config can get wrong is reported at once in a :class:`~phystwin.records.config.ConfigError`
+Everything a config can get wrong is reported at once in a :class:`~phystwin.config.schema.ConfigError`
 naming the key, before any socket is opened.
 """
 
@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from phystwin.config.estimation import estimator_setup, sensor_specs
+from phystwin.config.live_schema import INPUT_STREAM, BenchSection, RunSection, stream_table
+from phystwin.config.resolve import load_model, resolve, to_si
+from phystwin.config.schema import ConfigError, TwinConfig, key_path, suggest
 from phystwin.core.inputs import InputSignal
 from phystwin.core.model import Model
 from phystwin.estimation.fusion import FusedSensor, FusionEngine
 from phystwin.hil.bench import Fault, VirtualBench
-from phystwin.records.config import ConfigError, TwinConfig, key_path, suggest
-from phystwin.records.estimation_io import estimator_setup, sensor_specs
-from phystwin.records.live_config import INPUT_STREAM, BenchSection, RunSection, stream_table
-from phystwin.records.resolve import load_model, resolve, to_si
 
 if TYPE_CHECKING:  # the bench needs neither the controllers nor the envelope
     from phystwin.hil.runner import SpeedControl
@@ -88,7 +88,9 @@ def bench_setup(config: TwinConfig, model: Model | None = None) -> BenchSetup:
                 )
             )
             continue
-        faults.append(Fault.from_section(f, value))
+        duration = math.inf if f.duration is None else f.duration
+        fault = Fault(f.kind, float(f.at), duration, f.parameter, value, f.sensor, f.rate, f.probability, f.sigmas)
+        faults.append(fault)
     inputs = {s.name for s in lay.inputs}
     for a in sec.actuators:
         if a not in inputs:
