@@ -55,7 +55,7 @@ def make_cv_model() -> Model:
         inputs=(Signal("accel", "m/s^2", 0.0),),
         outputs=(Signal("pos", "m"), Signal("vel", "m/s")),
     )
-    return Model(name="constant_velocity", layout=layout, kernels=k, structure_hash="cv-test", info={})
+    return Model(name="constant_velocity", layout=layout, kernels=k, structure_hash="cv-test")
 
 
 @pytest.fixture(scope="session")

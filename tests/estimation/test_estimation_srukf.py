@@ -170,7 +170,7 @@ def _stiff_model() -> Model:
         inputs=(Signal("heat", "K/s", 0.0),),
         outputs=(Signal("sensor", "K"),),
     )
-    return Model(name="stiff3", layout=layout, kernels=k, structure_hash="stiff3-test", info={})
+    return Model(name="stiff3", layout=layout, kernels=k, structure_hash="stiff3-test")
 
 
 @pytest.mark.slow

@@ -55,7 +55,7 @@ def make_inertia() -> Model:
         inputs=(Signal("tau_drive", "N*m", 0.0), Signal("tau_load", "N*m", 0.0)),
         outputs=(Signal("w", "rad/s"),),
     )
-    return Model(name="inertia", layout=layout, kernels=k, structure_hash="inertia-test", info={})
+    return Model(name="inertia", layout=layout, kernels=k, structure_hash="inertia-test")
 
 
 @pytest.fixture(scope="module")

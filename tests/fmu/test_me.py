@@ -75,7 +75,7 @@ def test_fmu_load_equals_native_components(fmu_load: tuple[Model, FMUModelExchan
     # the steady state of the load: w_l -> w_in, spring torque = b w + tau_ext
     assert w_fmu[-1] == pytest.approx(10.0, abs=0.05)
     assert fmu["tau"][-1] == pytest.approx(1e-3 * 10.0 + 0.5, abs=0.02)
-    assert model.info["estimated_parameters"] == ()
+    assert model.estimated_parameters == ()
     assert "finite differences" in model.jacobian_kind
 
 

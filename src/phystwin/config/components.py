@@ -19,7 +19,7 @@ twin's states, so every command (simulate, estimate, bench, run) integrates and 
 native ones. A signal input fed through ``connect`` loses the twin input that fed it before; rebind that
 input with ``inputs`` to keep it (its unit and default are kept).
 
-Every loaded FMU is described in the compiled model's ``info["fmus"]`` (component, file, SHA-256, FMI
+Every loaded FMU is described in the compiled model's ``Model.fmus`` (component, file, SHA-256, FMI
 version, model name, GUID); the commands copy that list into the run's provenance.
 
 All problems of all components are reported together in one :class:`~phystwin.config.schema.ConfigError`

@@ -130,7 +130,7 @@ def estimator_setup(config: TwinConfig, model: Model, t0: float = 0.0) -> Estima
     columns = tuple(s for g in groups.values() for s in g)
     # initial state: the twin's start values, [initial], then [estimation.initial]
     states = {s.name: s for s in lay.states}
-    n_phys = lay.nx - len(model.info.get("estimated_parameters", ()))
+    n_phys = lay.nx - len(model.estimated_parameters)
     run = resolve(config, model, duration=1.0)  # parameters, start values and inputs, checked
     x0 = np.array([float(s.default) for s in lay.states])  # type: ignore[arg-type]
     p = model.parameters(run.params)

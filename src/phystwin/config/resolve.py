@@ -329,7 +329,7 @@ def load_model(config: TwinConfig, estimated_parameters: Sequence[str] = ()) -> 
         raise ConfigError([(where, str(exc))], config.source) from None
     if fmus:
         instances = tuple(c.fmu for c in system.children.values() if hasattr(c, "fmu"))
-        model = dataclasses.replace(model, info={**model.info, "fmus": tuple(fmus), "fmu_instances": instances})
+        model = dataclasses.replace(model, fmus=tuple(fmus), fmu_instances=instances)
     return model
 
 
@@ -340,7 +340,7 @@ def fmu_failure(model: Model, t: float | None = None) -> str | None:
     from phystwin.fmu.errors import FMUError
 
     messages = []
-    for inst in model.info.get("fmu_instances", ()):
+    for inst in model.fmu_instances:
         try:
             inst.check(t)
         except FMUError as exc:
@@ -351,7 +351,7 @@ def fmu_failure(model: Model, t: float | None = None) -> str | None:
 def fmu_provenance(model: Model) -> list[dict[str, Any]]:
     """The FMUs compiled into ``model`` (component, file, SHA-256, FMI version, model name, GUID), for a
     run's provenance; empty for a model without FMU components."""
-    return [dict(e) for e in model.info.get("fmus", ())]
+    return [dict(e) for e in model.fmus]
 
 
 __all__ = [

@@ -121,6 +121,19 @@ class Model:
         ``"analytic"`` or ``"finite-difference"``.
     source_path : str
         The generated module (readable; one line per relation with the variable it computes).
+    n_equations : int
+        Equations of the composed system (relations and node balances).
+    uses_time : bool
+        The right-hand side reads ``t`` itself (besides its inputs). False lets Rodas skip ``df/dt``
+        when only held inputs vary in time.
+    estimated_parameters : tuple of str
+        Parameters appended as random-walk states for joint estimation (the last states, in order).
+    fmus : tuple of mappings
+        Provenance of each FMU compiled into the model (component, file, SHA-256, FMI version, model
+        name, GUID).
+    fmu_instances : tuple
+        The live FMU instances behind the FMU components (checked after each run for FMI failures);
+        process-specific, never recorded.
     """
 
     name: str
@@ -129,12 +142,17 @@ class Model:
     structure_hash: str
     jacobian_kind: str = "finite-difference"
     source_path: str = ""
-    info: Mapping[str, Any] = field(default_factory=dict)
+    n_equations: int = 0
+    uses_time: bool = True
+    estimated_parameters: tuple[str, ...] = ()
+    fmus: tuple[Mapping[str, Any], ...] = ()
+    fmu_instances: tuple[Any, ...] = field(default=(), compare=False, repr=False)
+    _functions: Any = field(default=None, init=False, compare=False, repr=False)
 
     def functions(self) -> tuple[Any, Any, Any, Any, Any]:
         """``(rhs, jac, out, ev, act)`` as first-class function values for the solver kernels
         (built once per model, then cheap to pass on every call)."""
-        cached = self.info.get("_functions") if isinstance(self.info, dict) else None
+        cached = self._functions
         if cached is None:
             from phystwin.core.solvers._nb import ACT_SIG, JAC_SIG, RHS_SIG, function_pointer
 
@@ -146,8 +164,7 @@ class Model:
                 function_pointer(k.ev, RHS_SIG),
                 function_pointer(k.act, ACT_SIG),
             )
-            if isinstance(self.info, dict):
-                self.info["_functions"] = cached
+            object.__setattr__(self, "_functions", cached)  # a cache, not state: the model stays immutable
         return cached  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ vectors

@@ -86,7 +86,7 @@ def simulate(
     Y = np.full((ts.size, lay.ny), np.nan)
     ev_dir = np.array([d for _, d in lay.events], dtype=np.int64)
     opts = solver.opts()
-    if not model.info.get("uses_time", True) and not np.any(tab_kind):
+    if not model.uses_time and not np.any(tab_kind):
         # only held inputs vary in time: Rodas may skip its df/dt evaluation
         opts = np.append(opts, 1.0)
     cap = int(opts[5]) + 1

@@ -581,9 +581,7 @@ def compile_system(
         structure_hash=digest,
         jacobian_kind=comp.jacobian_kind,
         source_path=path,
-        info={
-            "equations": len(comp.eqs),
-            "uses_time": comp.uses_time(),
-            "estimated_parameters": tuple(estimated_parameters),
-        },
+        n_equations=len(comp.eqs),
+        uses_time=comp.uses_time(),
+        estimated_parameters=tuple(estimated_parameters),
     )
