@@ -36,7 +36,6 @@ from rich.text import Text
 
 from phystwin.cli.fmu import fmu_app
 from phystwin.errors import PhystwinError
-from phystwin.errors import PhystwinError
 
 EXIT_ERROR = 2
 
