@@ -1,4 +1,4 @@
-"""FMU components named in twin configs: ``[components.<name>]`` (records/components.py)."""
+"""FMU components named in twin configs: ``[components.<name>]`` (config/components.py)."""
 
 from __future__ import annotations
 
