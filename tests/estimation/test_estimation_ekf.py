@@ -54,7 +54,7 @@ def test_ekf_transition_is_sensitivity_of_rk4_advance(motor_model: Model) -> Non
     m = motor_model
     h = 2.5e-4
     ekf = ExtendedKalmanFilter(m, ["current", "speed"], [0.01, 0.1], Qc=np.full(6, 1e-6), solver_dt=h)
-    u = ekf.inputs({"voltage": 24.0})
+    u = ekf.input_vector({"voltage": 24.0})
     x0 = m.initial_state() + np.array([0.5, 0.01, 3.0, 1.0, 0.5, 0.2])
     s = GaussianState(0.0, x0, np.eye(6))
     x, Phi = ekf.propagate(s, 1e-3, u)
@@ -86,7 +86,7 @@ def test_ekf_on_dc_motor_equals_filterpy(motor_model: Model) -> None:
     R = np.diag([0.05**2, 0.5**2])
     Qd = np.diag([1e-4, 1e-8, 1e-2, 1e-6, 1e-7, 1e-8])
     ekf = ExtendedKalmanFilter(m, names, R, Qd=Qd, dt=dt, solver_dt=5e-4)
-    u = ekf.inputs({"voltage": 24.0})
+    u = ekf.input_vector({"voltage": 24.0})
     x0 = m.initial_state()
     P0 = np.diag([0.1**2, 1e-4, 1.0, 2.0**2, 1.0, 0.5**2])
     fp = FpEKF(dim_x=6, dim_z=2)

@@ -88,7 +88,7 @@ def test_enkf_tracks_dc_motor(motor_model: Model) -> None:
     R = np.diag([0.05**2, 0.5**2])
     Qd = np.diag([1e-4, 1e-8, 1e-2, 1e-6, 1e-7, 1e-8])
     enkf = EnsembleKalmanFilter(m, names, R, Qd=Qd, dt=dt, n_members=200, seed=1, solver_dt=5e-4)
-    u = enkf.inputs({"voltage": 24.0})
+    u = enkf.input_vector({"voltage": 24.0})
     x0 = m.initial_state()
     s = GaussianState(0.0, x0, np.diag([0.1**2, 1e-4, 1.0, 2.0**2, 1.0, 0.5**2]))
     truth = m.initial_state({"winding.T": x0[3] + 2.0})

@@ -397,7 +397,7 @@ def test_inputs_held_piecewise_constant_split_at_input_times(
         np.testing.assert_allclose(eng.state.x, ref.x, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(eng.state.P, ref.P, rtol=1e-12, atol=1e-15)
     assert eng.counters("cur").accepted == sum(m.sensor == "cur" for m in ms)  # the voltage steps are tracked
-    np.testing.assert_array_equal(eng.input_at(eng.state.t), ukf.inputs({"voltage": 18.0}))
+    np.testing.assert_array_equal(eng.input_at(eng.state.t), ukf.input_vector({"voltage": 18.0}))
     assert eng.input_at(-1.0) is None
 
 

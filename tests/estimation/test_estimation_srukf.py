@@ -43,7 +43,7 @@ def test_srukf_equals_ukf_on_dc_motor(motor_model: Model) -> None:
     kw = {"Qd": Qd, "dt": dt, "solver_dt": 5e-4}
     ukf = UnscentedKalmanFilter(m, names, R, **kw)  # type: ignore[arg-type]
     sr = SquareRootUnscentedKalmanFilter(m, names, R, **kw)  # type: ignore[arg-type]
-    u = ukf.inputs({"voltage": 24.0})
+    u = ukf.input_vector({"voltage": 24.0})
     x0 = m.initial_state()
     s_u = s_r = GaussianState(0.0, x0, np.diag([0.1**2, 1e-4, 1.0, 2.0**2, 1.0, 0.5**2]))
     truth = m.initial_state({"winding.T": x0[3] + 2.0})

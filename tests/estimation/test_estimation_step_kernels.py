@@ -7,6 +7,7 @@ import pytest
 
 from phystwin.core.model import Model
 from phystwin.estimation import (
+    Filter,
     FusedSensor,
     FusionEngine,
     GaussianState,
@@ -54,7 +55,7 @@ def _motor_ukf(model: Model) -> tuple[UnscentedKalmanFilter, GaussianState, dict
 
 def test_predict_update_equals_predict_then_update(motor_model: Model) -> None:
     ukf, state, u = _motor_ukf(motor_model)
-    uv = ukf.inputs(u)
+    uv = ukf.input_vector(u)
     for k, dt in enumerate([1e-3, 2.5e-3, 0.05, 0.0]):
         z = np.array([0.5 + 0.1 * k, 10.0 * k])
         prior = ukf.predict(state, state.t + dt, uv)
@@ -74,7 +75,7 @@ def test_ukf_step_by_address_equals_ukf_step_with_function_values(motor_model: M
     ukf, state, u = _motor_ukf(motor_model)
     n, m = ukf.n, 2
     fns = motor_model.functions()[:3]
-    uv = ukf.inputs(u)
+    uv = ukf.input_vector(u)
     outs = []
     for kernel, f in ((step_kernels.ukf_step, fns), (step_kernels.ukf_step_at, [function_address(g) for g in fns])):
         buffers = [np.empty((2 * n + 1, n)), np.empty(n), np.empty((n, n)), np.empty(n), np.empty((n, n)),
@@ -101,13 +102,14 @@ def test_predict_update_rejects_bad_measurement_and_keeps_the_input_state(motor_
 
 
 def test_fusion_fast_path_equals_the_split_path(motor_model: Model) -> None:
-    """The engine's fused step (no input change between samples) gives the split path's result."""
+    """The engine's fused step (no input change between samples) gives the result of the
+    interface's default predict_update (predict, then update)."""
     ukf, state, u = _motor_ukf(motor_model)
     sensors = {"cs": FusedSensor(["current", "speed"], [0.05**2, 0.2**2])}
     fast = FusionEngine(ukf, sensors, state, lag_window=0.01, gate_probability=1.0)
     slow = FusionEngine(ukf, sensors, state, lag_window=0.01, gate_probability=1.0)
-    for f in slow._sensors.values():  # the split path: no predict_update on the row filter
-        f.filter.predict_update = None
+    for f in slow._sensors.values():  # the interface's default predict_update: predict, then update
+        f.filter.predict_update = Filter.predict_update.__get__(f.filter)  # type: ignore[method-assign]
     rng = np.random.default_rng(1)
     for eng in (fast, slow):
         eng.push_input(0.0, u)

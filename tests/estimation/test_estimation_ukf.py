@@ -78,7 +78,7 @@ def test_ukf_on_dc_motor_equals_filterpy(motor_model: Model) -> None:
     R = np.diag([0.05**2, 0.5**2])
     Qd = np.diag([1e-4, 1e-8, 1e-2, 1e-6, 1e-7, 1e-8])
     ukf = UnscentedKalmanFilter(m, names, R, Qd=Qd, dt=dt, alpha=1.0, beta=2.0, kappa=0.0, solver_dt=5e-4)
-    u = ukf.inputs({"voltage": 24.0})
+    u = ukf.input_vector({"voltage": 24.0})
     fp, clock = _filterpy_ukf(m, ukf.p, u, idx, dt, 5e-4, alpha=1.0, beta=2.0, kappa=0.0)
     x0 = m.initial_state()
     P0 = np.diag([0.1**2, 1e-4, 1.0, 2.0**2, 1.0, 0.5**2])

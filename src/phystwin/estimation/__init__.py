@@ -1,5 +1,7 @@
 """Estimation: Gaussian state types, exact discretisation, compiled Kalman filter kernels.
 
+Every filter implements :class:`Filter` (:mod:`~phystwin.estimation.base`): ``predict``, ``update``,
+``predict_update``, ``select_measurements``, ``input_vector``; the fusion engine uses only that.
 Linear KF (Joseph form, Van Loan discretisation), UKF and square-root UKF whose sigma points are
 propagated through a compiled phystwin Model in one compiled call, continuous-discrete EKF, EnKF,
 a whole-run UKF over recorded tables (:mod:`~phystwin.estimation.batch`), joint parameter
@@ -7,6 +9,9 @@ estimation (parameters compiled in as random-walk states), fusion, consistency m
 smoother and a seeded measurement generator. See docs/estimation.md.
 """
 
+from phystwin.estimation.base import EstimationError as EstimationError
+from phystwin.estimation.base import Filter as Filter
+from phystwin.estimation.base import UpdateInfo as UpdateInfo
 from phystwin.estimation.consistency import ConsistencyResult as ConsistencyResult
 from phystwin.estimation.consistency import chi2_bounds as chi2_bounds
 from phystwin.estimation.consistency import nees_monte_carlo as nees_monte_carlo
@@ -18,10 +23,8 @@ from phystwin.estimation.discretize import van_loan as van_loan
 from phystwin.estimation.ekf import ExtendedKalmanFilter as ExtendedKalmanFilter
 from phystwin.estimation.enkf import EnsembleKalmanFilter as EnsembleKalmanFilter
 from phystwin.estimation.enkf import EnsembleState as EnsembleState
-from phystwin.estimation.filters import EstimationError as EstimationError
 from phystwin.estimation.filters import KalmanFilter as KalmanFilter
 from phystwin.estimation.filters import UnscentedKalmanFilter as UnscentedKalmanFilter
-from phystwin.estimation.filters import UpdateInfo as UpdateInfo
 from phystwin.estimation.fusion import FusedSensor as FusedSensor
 from phystwin.estimation.fusion import FusionEngine as FusionEngine
 from phystwin.estimation.fusion import FusionHealth as FusionHealth
@@ -48,6 +51,7 @@ __all__ = [
     "EnsembleState",
     "EstimationError",
     "ExtendedKalmanFilter",
+    "Filter",
     "ForwardPass",
     "FusedSensor",
     "FusionEngine",

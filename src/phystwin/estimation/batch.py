@@ -22,7 +22,9 @@ import numpy as np
 from scipy.stats import chi2
 
 from phystwin.estimation import run_kernels
-from phystwin.estimation.filters import EstimationError, UnscentedKalmanFilter, discrete_process_noise
+from phystwin.estimation._filter_common import discrete_process_noise
+from phystwin.estimation.base import EstimationError
+from phystwin.estimation.filters import UnscentedKalmanFilter
 from phystwin.estimation.run_kernels import FLAG_NAMES
 from phystwin.estimation.status import OK
 from phystwin.estimation.types import GaussianState

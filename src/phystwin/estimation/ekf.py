@@ -52,25 +52,23 @@ from phystwin.core.solvers import ADVANCE_SIG, INTEGRATE_SIG, JAC_SIG, RHS_SIG
 from phystwin.core.solvers._nb import lazy_kernels
 from phystwin.core.solvers.common import all_finite, all_finite2, model_status, n_substeps
 from phystwin.estimation import kernels
-from phystwin.estimation.filters import (
-    EstimationError,
-    UpdateInfo,
-    _covariance,
-    _measurement,
-    _ModelFilter,
-    _rejected,
-    _writable,
+from phystwin.estimation._filter_common import (
+    REJECTABLE,
+    ModelFilter,
+    covariance,
     discrete_process_noise,
+    measurement,
+    rejected,
+    writable,
 )
-from phystwin.estimation.status import BAD_ARGUMENT, BAD_MEASUREMENT, INNOVATION_NOT_PD, NONFINITE, OK
+from phystwin.estimation.base import EstimationError, UpdateInfo
+from phystwin.estimation.status import BAD_ARGUMENT, BAD_MEASUREMENT, NONFINITE, OK
 from phystwin.estimation.types import GaussianState
 
 LAZY_KERNELS = ("ekf_predict_rk4", "ekf_output_jacobian")
 """Typed kernels built (or loaded from the disk cache) on first attribute access."""
 
 __all__ = [*LAZY_KERNELS, "EKF_OUTJAC_SIG", "EKF_PREDICT_SIG", "LAZY_KERNELS", "ExtendedKalmanFilter"]
-
-_REJECTABLE = (BAD_MEASUREMENT, INNOVATION_NOT_PD)
 
 
 # --------------------------------------------------------------------------- compiled kernels
@@ -267,7 +265,7 @@ def __dir__() -> list[str]:
 
 
 # --------------------------------------------------------------------------- the filter
-class ExtendedKalmanFilter(_ModelFilter):
+class ExtendedKalmanFilter(ModelFilter):
     r"""Continuous-discrete extended Kalman filter on a compiled model (see the module docstring).
 
     Parameters
@@ -304,9 +302,7 @@ class ExtendedKalmanFilter(_ModelFilter):
         solver_dt: float = 1e-3,
     ) -> None:
         self._set_up(model, measured_outputs, R, Qc, Qd, dt)
-        lay = model.layout
-        n = lay.nx
-        self.dt = dt
+        n = self._nx
         self.p = model.parameters(params)
         self.solver = RK4(solver_dt)
         self.solver_dt = float(solver_dt)
@@ -315,18 +311,8 @@ class ExtendedKalmanFilter(_ModelFilter):
         self._rhs, self._jac, self._out = model.functions()[:3]
         self._predict = __getattr__("ekf_predict_rk4")
         self._outjac = __getattr__("ekf_output_jacobian")
-        self._labels = tuple(f"{name} [{lay.unit(name)}]" for name in self.measured_outputs)
         self._no_inputs = np.zeros((n, 0))
         self._u0 = np.zeros(0)
-
-    @property
-    def n(self) -> int:
-        """State dimension."""
-        return self.model.layout.nx
-
-    def inputs(self, u: Any = None) -> np.ndarray:
-        """Input vector from a vector, a name -> value mapping, or None (see :meth:`Model.input_vector`)."""
-        return self.model.input_vector(u)
 
     def process_noise(self, state: GaussianState, dt: float, u: np.ndarray) -> np.ndarray:
         """``Qd`` for a step of ``dt`` [s] from ``state`` (see :func:`discrete_process_noise`)."""
@@ -334,12 +320,8 @@ class ExtendedKalmanFilter(_ModelFilter):
 
     def propagate(self, state: GaussianState, t: float, u: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """``(x-, Phi)``: the mean propagated to ``t`` [s] and the transition matrix over the step."""
-        if state.n != self.n:
-            raise ValueError(f"state has {state.n} entries, model {self.model.name!r} has {self.n} states")
-        dt = float(t) - state.t
-        if not (math.isfinite(dt) and dt >= 0.0):
-            raise ValueError(f"cannot predict from t = {state.t:g} s back to t = {t!r} s")
-        uv = self.inputs(u)
+        dt = self._check_predict(state, t)
+        uv = self.input_vector(u)
         x = np.empty(self.n)
         Phi = np.empty((self.n, self.n))
         st = int(
@@ -357,19 +339,15 @@ class ExtendedKalmanFilter(_ModelFilter):
         EstimationError
             If the model fails to integrate or the result is not finite (status and time).
         """
-        if state.n != self.n:
-            raise ValueError(f"state has {state.n} entries, model {self.model.name!r} has {self.n} states")
-        dt = float(t) - state.t
-        if not (math.isfinite(dt) and dt >= 0.0):
-            raise ValueError(f"cannot predict from t = {state.t:g} s back to t = {t!r} s")
+        dt = self._check_predict(state, t)
         if dt == 0.0:
             return state
-        uv = self.inputs(u)
+        uv = self.input_vector(u)
         Qd = self.process_noise(state, dt, uv)
         x, Phi = self.propagate(state, float(t), uv)
         x_lin = np.empty(self.n)
         P = np.empty((self.n, self.n))
-        _, P0 = _writable(state)
+        _, P0 = writable(state)
         st = int(kernels.kf_predict(Phi, self._no_inputs, Qd, np.array(state.x), P0, self._u0, x_lin, P))
         if st != OK:
             raise EstimationError(st, state.t, f"EKF covariance predict to t = {float(t):g} s")
@@ -377,29 +355,28 @@ class ExtendedKalmanFilter(_ModelFilter):
 
     def measurement_jacobian(self, state: GaussianState, u: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """``(h(x)[idx], H)`` at ``state`` (``H`` (m, n) by compiled central differences of ``out``)."""
-        uv = self.model.output_inputs(u)
+        uv = self._model.output_inputs(u)
         m = self.idx.shape[0]
         zp = np.empty(m)
         H = np.empty((m, self.n))
-        ny = self.model.layout.ny
-        st = int(self._outjac(self._out, state.t, np.array(state.x), uv, self.p, self.idx, ny, zp, H))
+        st = int(self._outjac(self._out, state.t, np.array(state.x), uv, self.p, self.idx, self._ny, zp, H))
         if st != OK:
             raise EstimationError(st, state.t, f"EKF output Jacobian of {self.model.name!r}")
         return zp, H
 
-    def update(self, state: GaussianState, z: Any, u: Any = None, R: Any = None) -> tuple[GaussianState, UpdateInfo]:
+    def update(self, state: GaussianState, z: Any, *, R: Any = None, u: Any = None) -> tuple[GaussianState, UpdateInfo]:
         """Posterior given ``z`` (the measured outputs, in order) at ``state.t``.
 
-        ``u`` are the inputs the output function sees (defaults when omitted; only matters for
-        outputs with feed-through); ``R`` overrides the filter's measurement covariance.
+        ``R`` overrides the filter's measurement covariance; ``u`` are the inputs the output function
+        sees (defaults when omitted; only matters for outputs with feed-through).
         """
-        zv, bad = _measurement(z, self._labels)
+        zv, bad = measurement(z, self._labels)
         m = zv.shape[0]
         if bad:
-            return state, _rejected(state, BAD_MEASUREMENT, m, bad)
-        Rm = self.R if R is None else _covariance("R", R, m)
+            return state, rejected(state.t, BAD_MEASUREMENT, m, bad)
+        Rm = self.R if R is None else covariance("R", R, m)
         zp, H = self.measurement_jacobian(state, u)
-        x0, P0 = _writable(state)
+        x0, P0 = writable(state)
         zlin = zv - zp + H @ x0  # kf_update forms y = zlin - H x = z - h(x)
         n = self.n
         x = np.empty(n)
@@ -408,8 +385,8 @@ class ExtendedKalmanFilter(_ModelFilter):
         S = np.empty((m, m))
         info = np.empty(1)
         st = int(kernels.kf_update(H, Rm, zlin, x0, P0, x, P, y, S, info))
-        if st in _REJECTABLE:
-            return state, _rejected(state, st, m, "", y, S)
+        if st in REJECTABLE:
+            return state, rejected(state.t, st, m, "", y, S)
         if st != OK:
             raise EstimationError(st, state.t, f"EKF update of {self.model.name!r}")
         return GaussianState.trusted(state.t, x, P), UpdateInfo(True, OK, y, S, float(info[0]))

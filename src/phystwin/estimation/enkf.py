@@ -49,15 +49,14 @@ from phystwin.core.solvers import ADVANCE_SIG, INTEGRATE_SIG, JAC_SIG, RHS_SIG
 from phystwin.core.solvers._nb import lazy_kernels
 from phystwin.core.solvers.common import all_finite2
 from phystwin.core.solvers.rk4 import rk4_advance_spec
-from phystwin.estimation.filters import (
-    EstimationError,
-    UpdateInfo,
-    _covariance,
-    _measurement,
-    _ModelFilter,
-    _rejected,
+from phystwin.estimation._filter_common import (
+    ModelFilter,
+    covariance,
     discrete_process_noise,
+    measurement,
+    rejected,
 )
+from phystwin.estimation.base import EstimationError, UpdateInfo
 from phystwin.estimation.status import BAD_ARGUMENT, BAD_MEASUREMENT, INNOVATION_NOT_PD, NONFINITE, OK
 from phystwin.estimation.types import GaussianState
 
@@ -268,7 +267,7 @@ class EnsembleState:
 
 
 # =========================================================================== EnKF
-class EnsembleKalmanFilter(_ModelFilter):
+class EnsembleKalmanFilter(ModelFilter):
     r"""Stochastic EnKF on a compiled model (see the module docstring for the equations).
 
     Parameters
@@ -312,9 +311,7 @@ class EnsembleKalmanFilter(_ModelFilter):
         solver_dt: float = 1e-3,
     ) -> None:
         self._set_up(model, measured_outputs, R, Qc, Qd, dt)
-        lay = model.layout
         self._Lq_fixed = None if self.Qd is None else noise_factor(self.Qd)
-        self.dt = dt
         if int(n_members) != n_members or n_members < 2:
             raise ValueError(f"n_members must be an integer >= 2, got {n_members!r}")
         self.n_members = int(n_members)
@@ -329,13 +326,9 @@ class EnsembleKalmanFilter(_ModelFilter):
         self._rhs, self._jac, self._out = model.functions()[:3]
         self._predict = __getattr__("enkf_predict_rk4")
         self._outputs = __getattr__("enkf_outputs")
-        self._labels = tuple(f"{name} [{lay.unit(name)}]" for name in self.measured_outputs)
-        self._last: tuple[GaussianState, EnsembleState] | None = None
-
-    @property
-    def n(self) -> int:
-        """State dimension."""
-        return self.model.layout.nx
+        # the ensemble behind the last state returned, in a holder that the row subsets of
+        # select_measurements share (the fusion engine predicts with this filter, updates with them)
+        self._memo: list[tuple[GaussianState, EnsembleState] | None] = [None]
 
     # ----------------------------------------------------------------- ensemble bookkeeping
     def initialize(self, state: GaussianState) -> EnsembleState:
@@ -346,19 +339,17 @@ class EnsembleKalmanFilter(_ModelFilter):
         return EnsembleState(state.t, state.x + W @ noise_factor(state.P).T)
 
     def ensemble(self, state: GaussianState) -> EnsembleState:
-        """The ensemble behind ``state`` if this filter returned it last, else a fresh draw."""
-        if self._last is not None and self._last[0] is state:
-            return self._last[1]
+        """The ensemble behind ``state`` if this filter (or one of its row subsets) returned it last,
+        else a fresh draw."""
+        last = self._memo[0]
+        if last is not None and last[0] is state:
+            return last[1]
         return self.initialize(state)
 
     def _summarise(self, ens: EnsembleState) -> GaussianState:
         g = ens.gaussian()
-        self._last = (g, ens)
+        self._memo[0] = (g, ens)
         return g
-
-    def inputs(self, u: Any = None) -> np.ndarray:
-        """Input vector from a vector, a name -> value mapping, or None (see :meth:`Model.input_vector`)."""
-        return self.model.input_vector(u)
 
     def noise_factor(self, x: np.ndarray, t: float, dt: float, u: np.ndarray) -> np.ndarray:
         """``Lq`` with ``Lq Lq^T = Qd`` for a step of ``dt`` [s] from mean ``x`` at ``t``."""
@@ -380,7 +371,7 @@ class EnsembleKalmanFilter(_ModelFilter):
             raise ValueError(f"cannot predict from t = {ens.t:g} s back to t = {t!r} s")
         if dt == 0.0:
             return ens
-        uv = self.inputs(u)
+        uv = self.input_vector(u)
         Lq = self.noise_factor(ens.mean, ens.t, dt, uv)
         W = self.rng.standard_normal((ens.n_members, self.n))
         X = np.empty((ens.n_members, self.n))
@@ -393,19 +384,19 @@ class EnsembleKalmanFilter(_ModelFilter):
         return EnsembleState(float(t), X)
 
     def update_ensemble(
-        self, ens: EnsembleState, z: Any, u: Any = None, R: Any = None
+        self, ens: EnsembleState, z: Any, *, R: Any = None, u: Any = None
     ) -> tuple[EnsembleState, UpdateInfo]:
         """Perturbed-observation update of ``ens`` with ``z`` (measured outputs, in order) at ``ens.t``."""
-        zv, bad = _measurement(z, self._labels)
+        zv, bad = measurement(z, self._labels)
         m = zv.shape[0]
         if bad:
-            return ens, _rejected(ens.gaussian(), BAD_MEASUREMENT, m, bad)
-        Rm = self.R if R is None else _covariance("R", R, m)
-        uv = self.model.output_inputs(u)
+            return ens, rejected(ens.t, BAD_MEASUREMENT, m, bad)
+        Rm = self.R if R is None else covariance("R", R, m)
+        uv = self._model.output_inputs(u)
         N = ens.n_members
         X = np.array(ens.X)
         Z = np.empty((N, m))
-        st = int(self._outputs(self._out, ens.t, X, uv, self.p, self.idx, self.model.layout.ny, Z))
+        st = int(self._outputs(self._out, ens.t, X, uv, self.p, self.idx, self._ny, Z))
         if st != OK:
             raise EstimationError(st, ens.t, f"EnKF outputs of {self.model.name!r}")
         zbar = Z.mean(axis=0)
@@ -418,7 +409,7 @@ class EnsembleKalmanFilter(_ModelFilter):
         try:
             L = np.linalg.cholesky(S)
         except np.linalg.LinAlgError:
-            return ens, _rejected(ens.gaussian(), INNOVATION_NOT_PD, m, "", y, S)
+            return ens, rejected(ens.t, INNOVATION_NOT_PD, m, "", y, S)
         E = self.rng.standard_normal((N, m)) @ noise_factor(Rm).T
         E -= E.mean(axis=0)
         D = zv + E - Z  # (N, m) perturbed innovations
@@ -439,23 +430,18 @@ class EnsembleKalmanFilter(_ModelFilter):
         EstimationError
             If a member fails to integrate or the result is not finite (status and time).
         """
-        if state.n != self.n:
-            raise ValueError(f"state has {state.n} entries, model {self.model.name!r} has {self.n} states")
-        dt = float(t) - state.t
-        if not (math.isfinite(dt) and dt >= 0.0):
-            raise ValueError(f"cannot predict from t = {state.t:g} s back to t = {t!r} s")
-        if dt == 0.0:
+        if self._check_predict(state, t) == 0.0:
             return state
         return self._summarise(self.predict_ensemble(self.ensemble(state), t, u))
 
-    def update(self, state: GaussianState, z: Any, u: Any = None, R: Any = None) -> tuple[GaussianState, UpdateInfo]:
+    def update(self, state: GaussianState, z: Any, *, R: Any = None, u: Any = None) -> tuple[GaussianState, UpdateInfo]:
         """Posterior given ``z`` at ``state.t``; a rejected measurement returns ``state`` itself."""
-        zv, bad = _measurement(z, self._labels)
+        zv, bad = measurement(z, self._labels)
         if bad:
-            return state, _rejected(state, BAD_MEASUREMENT, zv.shape[0], bad)
+            return state, rejected(state.t, BAD_MEASUREMENT, zv.shape[0], bad)
         ens = self.ensemble(state)
-        new, info = self.update_ensemble(ens, zv, u=u, R=R)
+        new, info = self.update_ensemble(ens, zv, R=R, u=u)
         if not info.accepted:
-            self._last = (state, ens)
+            self._memo[0] = (state, ens)
             return state, info
         return self._summarise(new), info

@@ -5,24 +5,32 @@ one at a time (:meth:`FusionEngine.push`). Each measurement predicts the state t
 and updates only the rows of the measurement model its sensor measures (:class:`FusedSensor`).
 ``push`` never raises on data: every measurement gets an :class:`FusionOutcome` with a :class:`FusionReason`.
 
+The filter
+----------
+The engine works with any :class:`~phystwin.estimation.base.Filter` and uses only that interface
+(``predict``, ``update``, ``predict_update``, ``select_measurements``, ``input_vector``, ``n``).
+Each measurement with no input change since the state it starts from is one
+``predict_update`` call (for the UKF, one compiled call); otherwise the prediction is split at
+the input times (``predict`` per piece) and followed by ``update``.
+
 Row subsets
 -----------
-The filters of this package have one fixed measurement model. The engine builds, per sensor, a
-shallow copy of the filter that shares the process model (and every compiled kernel) but measures
-only that sensor's rows: for :class:`KalmanFilter` the rows of ``H``; for
-:class:`UnscentedKalmanFilter` and :class:`ExtendedKalmanFilter` the chosen model outputs
-(``measured_outputs`` / ``idx``). Prediction always uses the filter given to the engine.
+A filter has one fixed measurement model. The engine asks it, per sensor, for a filter that
+shares the process model (and every compiled kernel) but measures only that sensor's rows with the
+sensor's ``R`` (:meth:`~phystwin.estimation.base.Filter.select_measurements`: for
+:class:`KalmanFilter` the rows of ``H``; for the filters on a model the chosen model outputs).
+Prediction always uses the filter given to the engine.
 
 Inputs
 ------
 Known inputs (a HIL rig's commanded voltage, a valve setpoint) are pushed as they are applied:
-:meth:`FusionEngine.push_input` ``(t, u)`` with ``u`` a vector or a name -> value mapping (validated
-by the model's :meth:`~phystwin.core.model.Model.input_vector`; for a :class:`KalmanFilter`, a
-vector of its ``Gamma`` columns). The engine holds each input sample piecewise constant from its
+:meth:`FusionEngine.push_input` ``(t, u)`` with ``u`` whatever the filter's
+:meth:`~phystwin.estimation.base.Filter.input_vector` takes (a vector, or for a filter on a model
+also a name -> value mapping). The engine holds each input sample piecewise constant from its
 time until the next one: a prediction from ``t0`` to ``t1`` is split at every input time inside
 ``(t0, t1)`` and each piece uses the last input sample at or before its start (before the first
-input sample: the filter's defaults, ``u = None``). Updates of a model filter see the input in
-effect at the measurement time (outputs with feed-through). An input sample at or after the
+input sample: the filter's defaults, ``u = None``). Updates see the input in effect at the
+measurement time (outputs with feed-through). An input sample at or after the
 current state time only affects later predictions; an earlier one (within the lag window) re-runs
 the history after it, exactly like an out-of-sequence measurement, so the result does not depend
 on whether inputs or measurements arrived first. A sample at the time of an existing one replaces it.
@@ -77,7 +85,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import chi2
 
-from phystwin.estimation.filters import KalmanFilter, _covariance
+from phystwin.estimation._filter_common import covariance
+from phystwin.estimation.base import Filter
 from phystwin.estimation.fusion_health import (
     FusionHealth,
     FusionOutcome,
@@ -107,9 +116,8 @@ class FusedSensor:
     ----------
     rows : sequence of int or str
         The measured quantities, in the order of the measurement's values. Integers index the
-        filter's measurement vector (rows of ``H`` / entries of ``measured_outputs``); strings name
-        them (a :class:`KalmanFilter`'s ``measurement_names``, or any output of the model of a
-        UKF/EKF).
+        filter's measurement vector (its ``measurement_names``); strings name them (for a filter on a
+        model, any output of the model).
     R : (m, m) or (m,)
         Measurement-noise covariance in SI units squared (a vector means a diagonal).
     stale_after : float, optional
@@ -140,8 +148,7 @@ class _Entry:
 @dataclass
 class _Sensor:
     spec: FusedSensor
-    filter: Any
-    R: np.ndarray
+    filter: Filter[GaussianState]
     m: int
     stale_after: float
     clock: SensorClock
@@ -149,36 +156,14 @@ class _Sensor:
     threshold: float = math.inf
 
 
-def _row_filter(base: Any, rows: Sequence[int | str]) -> Any:
-    """Shallow copy of ``base`` measuring only ``rows`` (see the module docstring)."""
-    f = copy.copy(base)
-    if isinstance(base, KalmanFilter):
-        labels = list(base.labels)
-        idx = [labels.index(r) if isinstance(r, str) else int(r) for r in rows]
-        for i in idx:
-            if not 0 <= i < base.H.shape[0]:
-                raise ValueError(f"row {i} out of range for a filter measuring {base.H.shape[0]} quantities")
-        f.H = np.ascontiguousarray(base.H[idx])
-        f.R = base.R[np.ix_(idx, idx)]
-        f.labels = tuple(labels[i] for i in idx)
-        return f
-    if hasattr(base, "measured_outputs") and hasattr(base, "model"):
-        lay = base.model.layout
-        names = tuple(base.measured_outputs[r] if isinstance(r, int) else str(r) for r in rows)
-        f.measured_outputs = names
-        f.idx = np.array([lay.output_index(nm) for nm in names], dtype=np.int64)
-        f._labels = tuple(f"{nm} [{lay.unit(nm)}]" for nm in names)
-        return f
-    raise TypeError(f"cannot build a row subset of a {type(base).__name__}; use KalmanFilter, UKF or EKF")
-
-
 class FusionEngine:
     """Fuses asynchronous measurements of several sensors into one state (see the module docstring).
 
     Parameters
     ----------
-    filter : KalmanFilter, UnscentedKalmanFilter or ExtendedKalmanFilter
-        Process model (its ``predict``) and measurement model (row subsets per sensor).
+    filter : Filter
+        Process model (its ``predict``) and measurement model (row subsets per sensor, see
+        :meth:`~phystwin.estimation.base.Filter.select_measurements`); any :class:`~phystwin.estimation.base.Filter`.
     sensors : mapping of name -> FusedSensor
         The sensors; measurements from other names are rejected (UNKNOWN_SENSOR).
     initial : GaussianState
@@ -201,7 +186,7 @@ class FusionEngine:
 
     def __init__(
         self,
-        filter: Any,
+        filter: Filter[GaussianState],
         sensors: Mapping[str, FusedSensor],
         initial: GaussianState,
         lag_window: float,
@@ -226,9 +211,12 @@ class FusionEngine:
         for name, spec in sensors.items():
             if not spec.rows:
                 raise ValueError(f"sensor {name!r} measures no rows")
-            f = _row_filter(filter, spec.rows)
             m = len(spec.rows)
-            R = _covariance(f"R of sensor {name!r}", spec.R, m)
+            R = covariance(f"R of sensor {name!r}", spec.R, m)
+            try:
+                f = filter.select_measurements(spec.rows, R)
+            except ValueError as exc:
+                raise ValueError(f"sensor {name!r}: {exc}") from exc
             st = float(stale_after if spec.stale_after is None else spec.stale_after)
             if not (st > 0.0):
                 raise ValueError(f"stale_after of sensor {name!r} must be > 0 s, got {st!r}")
@@ -239,9 +227,7 @@ class FusionEngine:
             except ValueError as exc:
                 raise ValueError(f"sensor {name!r}: {exc}") from exc
             thr = math.inf if gate_probability >= 1.0 else float(chi2.ppf(gate_probability, m))
-            f.R = R  # the sensor's validated R, for predict_update (update() is given it explicitly)
-            self._sensors[name] = _Sensor(spec, f, R, m, st, clock, threshold=thr)
-        self._model = getattr(filter, "model", None)
+            self._sensors[name] = _Sensor(spec, f, m, st, clock, threshold=thr)
         self._state = initial
         self._t0 = initial.t
         self._now = initial.t  # newest engine time seen (clock-jump reference)
@@ -312,13 +298,8 @@ class FusionEngine:
         prior = self.filter.predict(self._state, self._state.t + dt, u)
         for s in self._sensors.values():
             z = np.zeros(s.m)
-            if self._model is not None:
-                s.filter.update(prior, z, R=s.R, u=u)
-            else:
-                s.filter.update(prior, z, R=s.R)
-            fused = getattr(s.filter, "predict_update", None)
-            if fused is not None:
-                fused(self._state, self._state.t + dt, z, u=u)
+            s.filter.update(prior, z, u=u)
+            s.filter.predict_update(self._state, self._state.t + dt, z, u=u)
 
     # ------------------------------------------------------------------ inputs
     def push_input(self, t: float, u: Any) -> int:
@@ -366,25 +347,10 @@ class FusionEngine:
             raise
 
     def _input_vector(self, u: Any, t: float) -> np.ndarray:
-        where = f"input at t = {t:.9g} s"
-        if self._model is not None:
-            try:
-                uv = np.array(self._model.input_vector(u), dtype=np.float64)
-            except ValueError as exc:
-                raise ValueError(f"{where}: {exc}") from exc
-        else:
-            nu = self.filter.Gamma.shape[1]
-            names = [f"u[{i}]" for i in range(nu)]
-            try:
-                uv = np.array(u, dtype=np.float64).reshape(-1)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"{where}: expected {nu} values ({names}), got {u!r}") from exc
-            if uv.shape != (nu,):
-                raise ValueError(f"{where}: expected {nu} input values ({names}), got shape {uv.shape}")
-            if not np.all(np.isfinite(uv)):
-                raise ValueError(
-                    f"{where}: non-finite input value(s) for {[names[i] for i in np.flatnonzero(~np.isfinite(uv))]}"
-                )
+        try:
+            uv = np.array(self.filter.input_vector(u), dtype=np.float64)
+        except ValueError as exc:
+            raise ValueError(f"input at t = {t:.9g} s: {exc}") from exc
         uv.setflags(write=False)
         return uv
 
@@ -472,16 +438,14 @@ class FusionEngine:
         self, prev: GaussianState, meas: Measurement
     ) -> tuple[GaussianState, FusionReason, float, np.ndarray | None, np.ndarray | None]:
         s = self._sensors[meas.sensor]
-        fused = getattr(s.filter, "predict_update", None)
         times = self._u_times
         k = bisect.bisect_right(times, prev.t)
-        if fused is not None and meas.t > prev.t and (k == len(times) or times[k] > meas.t):
-            # no input change in (prev.t, meas.t]: one compiled predict+update with the held input
-            post, info = fused(prev, meas.t, meas.value, u=self._u_values[k - 1] if k > 0 else None)
-        elif self._model is not None:
-            post, info = s.filter.update(self._predict(prev, meas.t), meas.value, R=s.R, u=self.input_at(meas.t))
+        if meas.t > prev.t and (k == len(times) or times[k] > meas.t):
+            # no input change in (prev.t, meas.t]: one predict_update with the held input (the
+            # filter's fast path: for the UKF one compiled call)
+            post, info = s.filter.predict_update(prev, meas.t, meas.value, u=self._u_values[k - 1] if k > 0 else None)
         else:
-            post, info = s.filter.update(self._predict(prev, meas.t), meas.value, R=s.R)
+            post, info = s.filter.update(self._predict(prev, meas.t), meas.value, u=self.input_at(meas.t))
         if not info.accepted:
             return prev, FusionReason.FILTER_ERROR, math.nan, None, None
         if info.nis > s.threshold and meas.t - self._last_accepted.get(meas.sensor, self._t0) <= s.stale_after:

@@ -33,16 +33,15 @@ import numpy as np
 from phystwin.core.model import Model
 from phystwin.core.options import RK4
 from phystwin.estimation import kernels, srukf_kernels
-from phystwin.estimation.filters import (
-    _REJECTABLE,
-    EstimationError,
-    UpdateInfo,
-    _covariance,
-    _measurement,
-    _ModelFilter,
-    _rejected,
+from phystwin.estimation._filter_common import (
+    REJECTABLE,
+    ModelFilter,
+    covariance,
     discrete_process_noise,
+    measurement,
+    rejected,
 )
+from phystwin.estimation.base import EstimationError, UpdateInfo
 from phystwin.estimation.status import BAD_MEASUREMENT, OK, STATE_COV_NOT_PD
 from phystwin.estimation.types import GaussianState
 
@@ -72,7 +71,7 @@ def _product(S: np.ndarray) -> np.ndarray:
     return 0.5 * (P + P.T)
 
 
-class SquareRootUnscentedKalmanFilter(_ModelFilter):
+class SquareRootUnscentedKalmanFilter(ModelFilter):
     r"""Square-root UKF on a compiled :class:`~phystwin.core.model.Model`.
 
     Process model :math:`\dot x = f(t, x, u, p)` by fixed-step RK4 plus :math:`w \sim N(0, Q_d)`;
@@ -107,7 +106,6 @@ class SquareRootUnscentedKalmanFilter(_ModelFilter):
     ) -> None:
         self._set_up(model, measured_outputs, R, Qc, Qd, dt)
         lay = model.layout
-        self.dt = dt
         self.p = model.parameters(params)
         self.Wm, self.Wc, self.c = kernels.merwe_weights(lay.nx, float(alpha), float(beta), float(kappa))
         self.alpha, self.beta, self.kappa = float(alpha), float(beta), float(kappa)
@@ -116,18 +114,11 @@ class SquareRootUnscentedKalmanFilter(_ModelFilter):
         self._rhs, self._jac, self._out = model.functions()[:3]
         self._predict = srukf_kernels.srukf_predict_rk4
         self._update = srukf_kernels.srukf_update
-        self._labels = tuple(f"{name} [{lay.unit(name)}]" for name in self.measured_outputs)
-        self._Sr = covariance_sqrt(self.R)
         self._Sq = None if self.Qd is None else covariance_sqrt(self.Qd)
 
-    @property
-    def n(self) -> int:
-        """State dimension."""
-        return self.model.layout.nx
-
-    def inputs(self, u: Any = None) -> np.ndarray:
-        """Input vector from a vector, a name -> value mapping, or None (see :meth:`Model.input_vector`)."""
-        return self.model.input_vector(u)
+    def _measure(self, names: tuple[str, ...], R: np.ndarray) -> None:
+        super()._measure(names, R)
+        self._Sr = covariance_sqrt(self.R)
 
     def process_noise_sqrt(self, t0: float, x: np.ndarray, dt: float, u: np.ndarray) -> np.ndarray:
         """Square root of ``Qd`` for a step of ``dt`` [s] from mean ``x`` at ``t0`` (the fixed ``Qd``'s
@@ -168,7 +159,7 @@ class SquareRootUnscentedKalmanFilter(_ModelFilter):
             raise ValueError(f"cannot predict from t = {t0:g} s back to t = {t!r} s")
         if dt == 0.0:
             return xv.copy(), Sv.copy()
-        uv = self.inputs(u)
+        uv = self.input_vector(u)
         Sq = self.process_noise_sqrt(t0, xv, dt, uv)
         n = self.n
         X = np.empty((2 * n + 1, n))
@@ -204,12 +195,12 @@ class SquareRootUnscentedKalmanFilter(_ModelFilter):
         ``joseph = 1`` when the posterior factor came from the Joseph-form fallback (a Cholesky
         downdate failed: the measurement was far more precise than the prior).
         """
-        zv, bad = _measurement(z, self._labels)
+        zv, bad = measurement(z, self._labels)
         m = zv.shape[0]
         if bad:
-            return x, S, _rejected_at(float(t), BAD_MEASUREMENT, m, bad)
+            return x, S, rejected(float(t), BAD_MEASUREMENT, m, bad)
         xv, Sv = self._vectors(x, S)
-        Sr = self._Sr if R is None else covariance_sqrt(_covariance("R", R, m))
+        Sr = self._Sr if R is None else covariance_sqrt(covariance("R", R, m))
         uv = self.model.output_inputs(u)
         n = self.n
         xo = np.empty(n)
@@ -223,8 +214,8 @@ class SquareRootUnscentedKalmanFilter(_ModelFilter):
                 self.Wm, self.Wc, self.c, xo, So, y, Sz, info,
             )
         )  # fmt: skip
-        if st in _REJECTABLE:
-            return x, S, _rejected_at(float(t), st, m, "", y, _product(Sz))
+        if st in REJECTABLE:
+            return x, S, rejected(float(t), st, m, "", y, _product(Sz))
         if st != OK:
             raise EstimationError(st, float(t), f"SR-UKF update of {self.model.name!r}")
         return xo, So, UpdateInfo(True, OK, y, _product(Sz), float(info[0]))
@@ -238,12 +229,7 @@ class SquareRootUnscentedKalmanFilter(_ModelFilter):
         EstimationError
             If P is not positive definite or a sigma point fails to integrate (status and time).
         """
-        if state.n != self.n:
-            raise ValueError(f"state has {state.n} entries, model {self.model.name!r} has {self.n} states")
-        dt = float(t) - state.t
-        if not (math.isfinite(dt) and dt >= 0.0):
-            raise ValueError(f"cannot predict from t = {state.t:g} s back to t = {t!r} s")
-        if dt == 0.0:
+        if self._check_predict(state, t) == 0.0:
             return state
         x, S = self.predict_sqrt(state.t, state.x, _factor(state, "predict"), t, u)
         return GaussianState(float(t), x, _product(S))
@@ -251,22 +237,10 @@ class SquareRootUnscentedKalmanFilter(_ModelFilter):
     def update(self, state: GaussianState, z: Any, *, R: Any = None, u: Any = None) -> tuple[GaussianState, UpdateInfo]:
         """Posterior given ``z`` at ``state.t``; a rejected update returns ``state`` itself (see
         :meth:`update_sqrt`)."""
-        zv, bad = _measurement(z, self._labels)
+        zv, bad = measurement(z, self._labels)
         if bad:
-            return state, _rejected(state, BAD_MEASUREMENT, zv.shape[0], bad)
+            return state, rejected(state.t, BAD_MEASUREMENT, zv.shape[0], bad)
         x, S, info = self.update_sqrt(state.t, state.x, _factor(state, "update"), zv, R=R, u=u)
         if not info.accepted:
             return state, info
         return GaussianState(state.t, x, _product(S)), info
-
-
-def _rejected_at(t: float, status: int, m: int, message: str, y: Any = None, S: Any = None) -> UpdateInfo:
-    """:func:`phystwin.estimation.filters._rejected` for a bare time (no GaussianState at hand)."""
-    return _rejected(_Stamp(t), status, m, message, y, S)  # type: ignore[arg-type]
-
-
-class _Stamp:
-    """Just the ``t`` that :func:`_rejected` reads from a state."""
-
-    def __init__(self, t: float) -> None:
-        self.t = t

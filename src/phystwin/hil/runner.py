@@ -174,6 +174,8 @@ class TwinRunner:
         self.recorder = recorder
         self.record_interval = record_interval
         model = engine.filter.model
+        if model is None:  # the records name states, outputs and inputs from the model's layout
+            raise ValueError("the twin runner needs a filter on a compiled model (a KalmanFilter on matrices has none)")
         self.layout = model.layout
         self.streams = {k: tuple(v) for k, v in streams.items()}
         self._meas_stream = {k: f"meas/{k}" for k in self.streams}
