@@ -11,13 +11,15 @@ __all__ = ["lazy_exports"]
 
 
 def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``(__getattr__, __dir__)`` for ``package`` exporting ``exports`` (name -> defining module)."""
+    """``(__getattr__, __dir__)`` for ``package`` exporting ``exports``: name -> defining module, or
+    ``"module:attribute"`` where the exported name differs from the module's."""
 
     def __getattr__(name: str) -> Any:  # noqa: N807 (the PEP 562 hook's name)
-        module = exports.get(name)
-        if module is None:
+        target = exports.get(name)
+        if target is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
+        module, _, attribute = target.partition(":")
+        value = getattr(importlib.import_module(module), attribute or name)
         setattr(importlib.import_module(package), name, value)
         return value
 
