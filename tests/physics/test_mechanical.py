@@ -212,3 +212,9 @@ def test_mass_spring_damper(run):
     e = tr["E_mass"] + tr["E_spring"]
     work = np.trapezoid(tr["P_force"] - tr["P_damper"], t)
     assert e[-1] - e[0] == pytest.approx(work, rel=1e-4)  # trapezoid rule error ~1e-5 J
+
+
+def test_every_mechanical_equation_has_an_analytic_derivative(mechanics) -> None:  # type: ignore[no-untyped-def]
+    # the gear's sign(tau) is written with copysign, so tracing differentiates it (no finite differences)
+    assert mechanics.jacobian_kind == "analytic"
+    assert mechanics.derivative_notes == ()

@@ -350,37 +350,24 @@ class Friction(LossyElement):
 
 @njit
 def gear_factor(tau_a: float, w_a: float, eta: float, w_c: float) -> float:
-    """Smoothed efficiency factor ``g = eta ** (sign(tau_a) * tanh(w_a / w_c))`` [1] of :class:`IdealGear`."""
-    return math.exp((1.0 if tau_a >= 0.0 else -1.0) * math.tanh(w_a / w_c) * math.log(eta))
+    """Smoothed efficiency factor ``g = eta ** (sign(tau_a) * tanh(w_a / w_c))`` [1] of :class:`IdealGear`.
 
-
-# The gear kernels are single expressions (no helper calls) so the analytic Jacobian can
-# differentiate them; they spell out gear_factor inline.
+    ``copysign`` rather than a branch on ``tau_a``: the equations stay traceable, so their Jacobian
+    is analytic (the sign's derivative is zero away from ``tau_a = 0``)."""
+    return math.exp(math.copysign(1.0, tau_a) * math.tanh(w_a / w_c) * math.log(eta))
 
 
 def _gear_tau_b(flange_a_tau, flange_a_w, ratio, eta, w_c):  # type: ignore[no-untyped-def]
-    return (
-        -ratio
-        * flange_a_tau
-        * math.exp((1.0 if flange_a_tau >= 0.0 else -1.0) * math.tanh(flange_a_w / w_c) * math.log(eta))
-    )
+    return -ratio * flange_a_tau * gear_factor(flange_a_tau, flange_a_w, eta, w_c)
 
 
 def _gear_tau_a(flange_b_tau, flange_a_w, ratio, eta, w_c):  # type: ignore[no-untyped-def]
     # inverse of _gear_tau_b: sign(tau_a) = -sign(tau_b) and 1/g(tau_a) = g(-tau_a) = g(tau_b)
-    return (
-        -flange_b_tau
-        / ratio
-        * math.exp((1.0 if flange_b_tau >= 0.0 else -1.0) * math.tanh(flange_a_w / w_c) * math.log(eta))
-    )
+    return -flange_b_tau / ratio * gear_factor(flange_b_tau, flange_a_w, eta, w_c)
 
 
 def _gear_loss(flange_a_tau, flange_a_w, eta, w_c):  # type: ignore[no-untyped-def]
-    return (
-        flange_a_tau
-        * flange_a_w
-        * (1.0 - math.exp((1.0 if flange_a_tau >= 0.0 else -1.0) * math.tanh(flange_a_w / w_c) * math.log(eta)))
-    )
+    return flange_a_tau * flange_a_w * (1.0 - gear_factor(flange_a_tau, flange_a_w, eta, w_c))
 
 
 class IdealGear(LossyElement):
