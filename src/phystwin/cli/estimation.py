@@ -55,6 +55,7 @@ def run_generate(config_path: Path, truth: Path, out: Path, seed: int) -> Comman
     """Sensor streams from a truth record with the config's ``[sensors]``."""
     from phystwin.config.estimation import sensor_specs, write_sensor_record
     from phystwin.config.resolve import fmu_provenance, load_model
+    from phystwin.config.twin import twin_provenance, twin_spec
     from phystwin.estimation.measurements import generate_streams
 
     config = read_config(config_path)
@@ -83,6 +84,7 @@ def run_generate(config_path: Path, truth: Path, out: Path, seed: int) -> Comman
         "config": config.text,
         "truth_record": str(truth.resolve()),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "twin": twin_provenance(twin_spec(config)),
         "fmus": fmu_provenance(model),
     }
     path = write_sensor_record(out, streams, truth, attrs)
@@ -104,6 +106,7 @@ def run_estimate(config_path: Path, data: Path, out: Path, png_dir: Path | None)
     """Filter a sensor record with the config's ``[estimation]``; write the estimate record and figures."""
     from phystwin.config.estimation import estimator_setup, sensor_streams, write_estimate_record
     from phystwin.config.resolve import fmu_provenance, load_model, resolve
+    from phystwin.config.twin import twin_provenance, twin_spec
     from phystwin.estimation.batch import filter_run, stream_table
 
     started = time.perf_counter()
@@ -134,6 +137,7 @@ def run_estimate(config_path: Path, data: Path, out: Path, png_dir: Path | None)
         "estimated_parameters": list(config.estimation.parameters),
         "quality_dropped": quality_dropped,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "twin": twin_provenance(twin_spec(config)),
         "fmus": fmu_provenance(model),
     }
     path = write_estimate_record(out, res, setup, truth_path, attrs)

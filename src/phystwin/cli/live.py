@@ -35,10 +35,12 @@ def _stop_on_signals() -> Callable[[], bool]:
 
 def _provenance(config: Any, model: Any, extra: dict[str, Any]) -> dict[str, Any]:
     from phystwin.config.resolve import fmu_provenance
+    from phystwin.config.twin import twin_provenance, twin_spec
 
     return {
-        "twin_type": config.twin.type,
+        "twin_type": config.twin.reference,
         "twin_name": config.label,
+        "twin": twin_provenance(twin_spec(config)),
         "config_path": str(Path(config.source).resolve()) if config.source != "<string>" else "<string>",
         "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
         "model_name": model.name,
@@ -184,16 +186,20 @@ def summary_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def run_plot(record: Path, out_dir: Path | None, follow: bool, interval: float) -> CommandResult:
-    """Figures of a run or bench record (``--follow``: refresh while it is being written)."""
+    """Figures of any record (``--follow``: refresh a run or bench record while it is being written).
+
+    A file that is not a readable phystwin record, or one with nothing to draw, raises
+    :class:`~phystwin.records.hdf5.RecordError` (exit status 2).
+    """
+    from phystwin.plots.record import plot_record
     from phystwin.plots.run import follow as follow_record
-    from phystwin.plots.run import plot_run
 
     dest = out_dir or record.parent
     res = CommandResult(f"figures of {record}")
     if follow:
         n = follow_record(record, dest, interval=interval, stop=_stop_on_signals())
         res.rows.append(("updates", str(n)))
-    res.files += plot_run(record, dest)
+    res.files += plot_record(record, dest)
     return res
 
 

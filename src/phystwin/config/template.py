@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -45,20 +46,32 @@ def _comment(sig: Signal, extra: str = "") -> str:
     return "  # " + " ".join(parts)
 
 
-def config_template(model: Model, twin_type: str, *, description: str = "", duration: float = 10.0) -> str:
+def config_template(
+    model: Model,
+    twin_type: str,
+    *,
+    description: str = "",
+    duration: float = 10.0,
+    twin_keys: Mapping[str, str] | None = None,
+    name: str | None = None,
+) -> str:
     """TOML text of a config that runs ``model`` with every default made explicit.
 
-    Inputs without a default are written as ``0.0`` and marked *required*; edit them before a real run.
+    ``twin_type`` names the twin in the header and, unless ``twin_keys`` gives the ``[twin]`` keys
+    (e.g. ``{"file": "pump.py", "function": "build"}`` for a twin in a file), as ``type``. ``name`` is
+    the label (default: ``twin_type``). Inputs without a default are written as ``0.0`` and marked
+    *required*; edit them before a real run.
     """
     lay = model.layout
+    keys = dict(twin_keys) if twin_keys is not None else {"type": twin_type}
     lines = [f"# phystwin config for the {twin_type!r} twin" + (f": {description}" if description else "")]
     lines += [
         '# Numbers are SI. A value may also carry a unit: "5 mH", "25 degC" or { value = 25, unit = "degC" }.',
         "# Delete the lines you do not want to change; every name below is checked against the twin.",
         "",
         "[twin]",
-        f"type = {toml_value(twin_type)}",
-        f"name = {toml_value(twin_type)}",
+        *(f"{key} = {toml_value(value)}" for key, value in keys.items()),
+        f"name = {toml_value(name or twin_type)}",
         "",
         "[simulation]",
         f"duration = {toml_value(float(duration))}  # [s]",

@@ -1,262 +1,303 @@
-"""Symbolic partial derivatives of one-expression kernel functions, for analytic Jacobians.
+"""Symbolic partial derivatives of component equations, obtained by *tracing* them.
 
-A component kernel such as ``lambda a_T, b_T, G: G * (a_T - b_T)`` or
-``def f(w, tau_c, w_c): return tau_c * math.tanh(w / w_c)`` is parsed (Python ``ast``) and
-differentiated with the usual rules (sum, product, quotient, power, chain rule through ``exp``,
-``log``, ``sqrt``, trigonometric and hyperbolic functions, ``abs``; ``a if c else b`` by branch).
-The result is Python source for each partial, written in the kernel's own argument names, which
-the compiler substitutes with the model's variables.
+A component equation such as ``lambda a_T, b_T, G: G * (a_T - b_T)`` is called with SymPy symbols
+(:func:`phystwin.physics.tracing.trace`: its ``math``/``numpy`` calls, ``abs``/``min``/``max`` and
+the helper functions it calls are retargeted to SymPy). What it returns is the expression it
+computes, whatever its source text looks like (a lambda continued over several lines, a helper
+function, a closure). Each partial derivative
 
-Kernels outside that grammar (loops, table look-ups, several statements) return ``None`` and the
-compiler differentiates that one relation by a compiled finite difference instead.
+.. math::
+
+    \\frac{\\partial f}{\\partial a_k}, \\qquad k = 1 \\dots n
+
+is then ``sympy.diff`` of that expression, printed as plain Python over ``math`` in the equation's
+own argument names (floats printed exactly with ``repr``). Non-smooth functions follow fixed
+conventions, all printed as plain conditional expressions that numba compiles:
+
+* ``d|u|/du = copysign(1, u)`` (``+1`` at ``u = +0``), the derivative of ``sign`` and of a
+  ``Heaviside`` step is 0 (``DiracDelta`` -> 0);
+* ``d min(a, b)/da = H(b - a)``, ``d max(a, b)/da = H(a - b)`` with ``H(z) = 1`` for ``z > 0``,
+  ``0`` for ``z < 0`` and ``1/2`` at ``z = 0``.
+
+An equation that cannot be traced (a branch on an argument's value, an equality test ``x == c``,
+a loop over an argument, a table look-up, a function without a symbolic counterpart) or whose
+derivative has no plain Python form gets ``None`` with the reason (:class:`Partials`); the
+compiler then differentiates that one relation by a compiled finite difference and says so in the
+model's ``derivative_notes``.
+
+Results are cached in memory and on disk (``$PHYSTWIN_CACHE_DIR/partials``, keyed by the kernel's
+code fingerprint and this module's version), so a warm start never imports SymPy.
 """
 
 from __future__ import annotations
 
 import ast
-import inspect
-import math
-import textwrap
-from collections.abc import Callable
+import dis
+import hashlib
+import json
+import os
+import re
+import shutil
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from phystwin.errors import PhystwinError
+from phystwin.physics import _kernels
+from phystwin.physics.tracing import UntraceableError, sympy_namespace, trace
 
-_UNARY: dict[str, Callable[[ast.expr], ast.expr | None]] = {}
+__all__ = ["Partials", "differentiate", "partials", "substitute"]
 
+_FORMAT = "partials-2"
+"""Version of the generated derivative code: part of the disk-cache key (bump on any change of form)."""
 
-class UnsupportedKernelError(PhystwinError):
-    """The kernel is not a single differentiable expression."""
-
-
-def _num(v: float) -> ast.expr:
-    return ast.Constant(value=float(v))
+_ALLOWED_CALLS = frozenset({"abs", "min", "max"})
 
 
-def _call(fname: str, *args: ast.expr) -> ast.expr:
-    mod, _, attr = fname.rpartition(".")
-    func: ast.expr = (
-        ast.Attribute(value=ast.Name(id=mod, ctx=ast.Load()), attr=attr, ctx=ast.Load())
-        if mod
-        else ast.Name(id=attr, ctx=ast.Load())
-    )
-    return ast.Call(func=func, args=list(args), keywords=[])
+@dataclass(frozen=True)
+class Partials:
+    """The partial derivatives of one equation, or why there are none.
 
+    Attributes
+    ----------
+    sources : mapping or None
+        Argument name -> Python source of ``d f / d arg`` (in the equation's own argument names,
+        over ``math``); arguments with a zero partial are left out. ``None``: not traceable.
+    reason : str
+        Why ``sources`` is ``None`` (empty otherwise).
+    """
 
-def _add(a: ast.expr | None, b: ast.expr | None) -> ast.expr | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return ast.BinOp(a, ast.Add(), b)
-
-
-def _sub(a: ast.expr | None, b: ast.expr | None) -> ast.expr | None:
-    if b is None:
-        return a
-    if a is None:
-        return ast.UnaryOp(ast.USub(), b)
-    return ast.BinOp(a, ast.Sub(), b)
-
-
-def _is_one(node: ast.expr) -> bool:
-    return isinstance(node, ast.Constant) and node.value == 1.0
-
-
-def _mul(a: ast.expr | None, b: ast.expr | None) -> ast.expr | None:
-    if a is None or b is None:
-        return None
-    if _is_one(a):
-        return b
-    if _is_one(b):
-        return a
-    return ast.BinOp(a, ast.Mult(), b)
-
-
-def _div(a: ast.expr | None, b: ast.expr) -> ast.expr | None:
-    if a is None:
-        return None
-    return ast.BinOp(a, ast.Div(), b)
-
-
-# d/du f(u) for the supported one-argument functions, as f'(u)
-_DERIV: dict[str, Callable[[ast.expr], ast.expr]] = {
-    "exp": lambda u: _call("math.exp", u),
-    "log": lambda u: ast.BinOp(_num(1.0), ast.Div(), u),
-    "sqrt": lambda u: ast.BinOp(_num(0.5), ast.Div(), _call("math.sqrt", u)),
-    "sin": lambda u: _call("math.cos", u),
-    "cos": lambda u: ast.UnaryOp(ast.USub(), _call("math.sin", u)),
-    "tan": lambda u: ast.BinOp(_num(1.0), ast.Add(), ast.BinOp(_call("math.tan", u), ast.Pow(), _num(2.0))),
-    "tanh": lambda u: ast.BinOp(_num(1.0), ast.Sub(), ast.BinOp(_call("math.tanh", u), ast.Pow(), _num(2.0))),
-    "sinh": lambda u: _call("math.cosh", u),
-    "cosh": lambda u: _call("math.sinh", u),
-    "atan": lambda u: ast.BinOp(_num(1.0), ast.Div(), ast.BinOp(_num(1.0), ast.Add(), ast.BinOp(u, ast.Mult(), u))),
-    "fabs": lambda u: _call("math.copysign", _num(1.0), u),
-    "abs": lambda u: _call("math.copysign", _num(1.0), u),
-}
-_CANONICAL = {"np": "math", "numpy": "math", "math": "math"}
-
-
-class _Differentiator:
-    def __init__(self, args: tuple[str, ...], glb: dict[str, Any]) -> None:
-        self.args = set(args)
-        self.glb = glb
-
-    def canon(self, node: ast.expr) -> ast.expr:
-        """Resolve globals: numeric constants inlined, math/numpy functions spelled ``math.f``."""
-        if isinstance(node, ast.Name) and node.id not in self.args:
-            val = self.glb.get(node.id)
-            if isinstance(val, int | float) and not isinstance(val, bool):
-                return _num(val)
-            raise UnsupportedKernelError(f"global name {node.id!r}")
-        if isinstance(node, ast.Constant) and not isinstance(node.value, int | float):
-            raise UnsupportedKernelError("non-numeric constant")
-        if isinstance(node, ast.Call):
-            fname = self.func_name(node)
-            return _call(f"math.{fname}" if fname != "abs" else "abs", *[self.canon(a) for a in node.args])
-        for field, value in ast.iter_fields(node):
-            if isinstance(value, ast.expr):
-                setattr(node, field, self.canon(value))
-            elif isinstance(value, list):
-                setattr(node, field, [self.canon(v) if isinstance(v, ast.expr) else v for v in value])
-        return node
-
-    def func_name(self, node: ast.Call) -> str:
-        f = node.func
-        if node.keywords or len(node.args) != 1:
-            if isinstance(f, ast.Attribute) and f.attr == "copysign":
-                raise UnsupportedKernelError("copysign")
-            raise UnsupportedKernelError("call with several arguments")
-        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in _CANONICAL:
-            name = f.attr
-        elif isinstance(f, ast.Name) and f.id == "abs":
-            name = "abs"
-        else:
-            raise UnsupportedKernelError(f"call to {ast.unparse(f)}")
-        if name not in _DERIV:
-            raise UnsupportedKernelError(f"function {name}")
-        return name
-
-    def d(self, node: ast.expr, var: str) -> ast.expr | None:
-        if isinstance(node, ast.Constant):
-            return None
-        if isinstance(node, ast.Name):
-            return _num(1.0) if node.id == var else None
-        if isinstance(node, ast.UnaryOp):
-            inner = self.d(node.operand, var)
-            if isinstance(node.op, ast.USub):
-                return None if inner is None else ast.UnaryOp(ast.USub(), inner)
-            if isinstance(node.op, ast.UAdd):
-                return inner
-            raise UnsupportedKernelError("unary operator")
-        if isinstance(node, ast.BinOp):
-            a, b = node.left, node.right
-            da, db = self.d(a, var), self.d(b, var)
-            if isinstance(node.op, ast.Add):
-                return _add(da, db)
-            if isinstance(node.op, ast.Sub):
-                return _sub(da, db)
-            if isinstance(node.op, ast.Mult):
-                return _add(_mul(da, b), _mul(a, db))
-            if isinstance(node.op, ast.Div):
-                return _sub(_div(da, b), _div(_mul(a, db), ast.BinOp(b, ast.Mult(), b)))
-            if isinstance(node.op, ast.Pow):
-                if db is None:
-                    if da is None:
-                        return None
-                    n_minus_1 = ast.BinOp(b, ast.Sub(), _num(1.0))
-                    return _mul(_mul(b, ast.BinOp(a, ast.Pow(), n_minus_1)), da)
-                # a**b = exp(b log a)
-                term = _add(_mul(db, _call("math.log", a)), _div(_mul(b, da), a))
-                return _mul(node, term)
-            raise UnsupportedKernelError("binary operator")
-        if isinstance(node, ast.Call):
-            # canon() already spelled it math.f(u)
-            fname = node.func.attr if isinstance(node.func, ast.Attribute) else "abs"  # type: ignore[union-attr]
-            u = node.args[0]
-            du = self.d(u, var)
-            return None if du is None else _mul(_DERIV[fname](u), du)
-        if isinstance(node, ast.IfExp):
-            d_body, d_else = self.d(node.body, var), self.d(node.orelse, var)
-            if d_body is None and d_else is None:
-                return None
-            return ast.IfExp(node.test, d_body or _num(0.0), d_else or _num(0.0))
-        raise UnsupportedKernelError(type(node).__name__)
-
-
-def _expression_of(fn: Callable[..., Any]) -> ast.expr:
-    py = getattr(fn, "py_func", fn)
-    try:
-        src = textwrap.dedent(inspect.getsource(py))
-    except (OSError, TypeError) as exc:
-        raise UnsupportedKernelError("no source") from exc
-    code = py.__code__
-    if code.co_name == "<lambda>":
-        tree = None
-        body = src.strip().rstrip(",")
-        # a lambda inside a larger expression (a dict entry, a call argument): try enclosing forms
-        for text in (src, f"({body})", f"{{{body}}}", f"[{body}]", f"f({body})"):
-            try:
-                tree = ast.parse(text)
-                break
-            except SyntaxError:
-                continue
-        if tree is None:
-            raise UnsupportedKernelError("unparsable lambda")
-        # Match the lambda by its compiled code; bytecode alone can differ with the enclosing
-        # module's imports (global look-ups), so fall back to names, variables and constants.
-        exact, similar = [], []
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Lambda):
-                continue
-            try:
-                compiled = compile(ast.Expression(node), "<kernel>", "eval")
-            except (SyntaxError, ValueError):
-                continue
-            inner = next((c for c in compiled.co_consts if hasattr(c, "co_code")), None)
-            if inner is None:
-                continue
-            if inner.co_varnames != code.co_varnames:
-                continue
-            if inner.co_code == code.co_code and inner.co_consts == code.co_consts:
-                exact.append(node)
-            elif (inner.co_varnames, inner.co_names, inner.co_consts) == (
-                code.co_varnames,
-                code.co_names,
-                code.co_consts,
-            ):
-                similar.append(node)
-        if len(exact) == 1:
-            return exact[0].body
-        if not exact and len(similar) == 1:
-            return similar[0].body
-        raise UnsupportedKernelError("lambda not found in its source line")
-    module = ast.parse(src)
-    fdef = module.body[0]
-    if not isinstance(fdef, ast.FunctionDef):
-        raise UnsupportedKernelError("not a function")
-    statements = [s for s in fdef.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
-    if len(statements) != 1 or not isinstance(statements[0], ast.Return) or statements[0].value is None:
-        raise UnsupportedKernelError("more than one statement")
-    return statements[0].value
+    sources: Mapping[str, str] | None
+    reason: str = ""
 
 
 def partials(fn: Callable[..., Any], args: tuple[str, ...]) -> dict[str, str] | None:
     """Source of ``d fn / d arg`` for every argument with a non-zero partial, or ``None`` when
-    ``fn`` is not a single differentiable expression."""
-    py = getattr(fn, "py_func", fn)
+    ``fn`` cannot be traced (:func:`differentiate` gives the reason)."""
+    res = differentiate(fn, args)
+    return None if res.sources is None else dict(res.sources)
+
+
+_MEMO: dict[int, tuple[Callable[..., Any], tuple[str, ...], Partials]] = {}
+
+
+def differentiate(fn: Callable[..., Any], args: tuple[str, ...], *, cache: bool = True) -> Partials:
+    """Trace ``fn`` with one SymPy symbol per argument (named ``args``) and differentiate it.
+
+    Parameters
+    ----------
+    fn : callable
+        The equation (plain Python or numba-compiled).
+    args : tuple of str
+        Its argument names, in order.
+    cache : bool
+        Reuse and keep the result (in memory and on disk); ``False`` traces afresh and keeps nothing.
+
+    Returns
+    -------
+    Partials
+        The source of each non-zero partial, or ``None`` with the reason.
+    """
+    if not cache:
+        return _differentiate(fn, args)
+    hit = _MEMO.get(id(fn))
+    if hit is not None and hit[0] is fn and hit[1] == args:
+        return hit[2]
+    path = _disk_path(fn, args)
+    res = _disk_load(path) if path is not None else None
+    if res is None:
+        res = _differentiate(fn, args)
+        if path is not None:
+            _disk_store(path, res)
+    _MEMO[id(fn)] = (fn, args, res)
+    return res
+
+
+def _differentiate(fn: Callable[..., Any], args: tuple[str, ...]) -> Partials:
     try:
-        expr = _expression_of(fn)
-        diff = _Differentiator(args, getattr(py, "__globals__", {}))
-        expr = diff.canon(expr)
-        out: dict[str, str] = {}
-        for a in args:
-            d = diff.d(expr, a)
-            if d is not None:
-                out[a] = ast.unparse(ast.fix_missing_locations(d))
-        return out
-    except (UnsupportedKernelError, SyntaxError):
+        return Partials(_trace_partials(fn, args))
+    except UntraceableError as exc:
+        # the reason may quote the dummy symbols: show the equation's own argument names
+        reason = re.sub(
+            r"\b_a(\d+)\b", lambda m: args[int(m.group(1))] if int(m.group(1)) < len(args) else m.group(0), str(exc)
+        )
+        return Partials(None, reason)
+
+
+def _trace_partials(fn: Callable[..., Any], args: tuple[str, ...]) -> dict[str, str]:
+    import sympy as sp
+
+    for a in args:
+        if a in ("math", *_ALLOWED_CALLS):
+            raise UntraceableError(f"argument named {a!r} shadows a function the derivative code uses")
+    if (where := _equality_test(fn)) is not None:
+        # SymPy answers `x == 0.0` structurally (False) instead of failing: the trace would silently
+        # follow one branch, so such an equation is not traced at all
+        raise UntraceableError(f"tests a value for equality ({where}): tracing cannot tell which branch it takes")
+    # Dummy names: the arguments' own names could be read by SymPy as something else (E, I, S, N).
+    symbols = [sp.Symbol(f"_a{k}", real=True) for k in range(len(args))]
+    value = _as_expression(trace(fn, symbols, sympy_namespace()))
+    rename = {f"_a{k}": name for k, name in enumerate(args)}
+    out: dict[str, str] = {}
+    for name, sym in zip(args, symbols, strict=True):
+        d = _plain(sp.diff(value, sym))
+        if d == 0:
+            continue
+        out[name] = substitute(_print(d), rename) if rename else _print(d)
+        _check_source(out[name], args)
+    return out
+
+
+def _equality_test(fn: Any, seen: set[int] | None = None) -> str | None:
+    """Where ``fn`` or a helper it calls compares with ``==`` / ``!=`` (``"name: =="``), else None."""
+    py = getattr(fn, "py_func", fn)
+    code = getattr(py, "__code__", None)
+    seen = set() if seen is None else seen
+    if code is None or id(code) in seen:
         return None
+    seen.add(id(code))
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        for ins in dis.get_instructions(c):
+            if ins.opname == "COMPARE_OP" and ins.argval in ("==", "!="):
+                return f"{getattr(py, '__qualname__', '?')}: {ins.argval}"
+        todo += [k for k in c.co_consts if isinstance(k, types.CodeType)]
+    glb = getattr(py, "__globals__", {})
+    helpers = [glb.get(n) for n in code.co_names]
+    for cell in getattr(py, "__closure__", None) or ():
+        try:
+            helpers.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            continue
+    for h in helpers:
+        is_function = isinstance(h, types.FunctionType) or isinstance(getattr(h, "py_func", None), types.FunctionType)
+        if is_function and (where := _equality_test(h, seen)) is not None:
+            return where
+    return None
+
+
+def _as_expression(value: Any) -> Any:
+    """The traced result as a real SymPy expression, or :class:`UntraceableError`."""
+    import numpy as np
+    import sympy as sp
+
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value.item()
+    truth = (
+        bool,
+        np.bool_,
+        sp.core.relational.Relational,
+        sp.logic.boolalg.BooleanAtom,
+        sp.logic.boolalg.BooleanFunction,
+    )
+    if isinstance(value, truth):
+        raise UntraceableError("returns a truth value, not a number")
+    if isinstance(value, int | float | np.integer | np.floating):
+        return sp.Float(float(value))
+    if isinstance(value, sp.Expr):
+        if value.has(sp.I) or value.is_real is False:
+            raise UntraceableError(f"complex result {value}")
+        return value
+    raise UntraceableError(f"returns {type(value).__name__}, not a number")
+
+
+def _plain(d: Any) -> Any:
+    """Drop derivative terms of steps (``DiracDelta`` -> 0); refuse what has no plain Python form."""
+    import sympy as sp
+
+    if d.has(sp.DiracDelta):
+        d = d.replace(sp.DiracDelta, lambda *_: sp.S.Zero)
+    if d.has(sp.Derivative, sp.Subs):
+        bad = sorted({str(f.expr.func) for f in d.atoms(sp.Derivative)})
+        raise UntraceableError(f"no symbolic derivative of {', '.join(bad) or 'a function'}")
+    if d.has(sp.zoo, sp.nan):
+        raise UntraceableError(f"derivative is undefined ({d})")
+    if d.has(sp.re, sp.im, sp.arg, sp.I):
+        raise UntraceableError(f"complex derivative ({d})")
+    return d
+
+
+_PRINTER: Any = None
+
+
+def _print(expr: Any) -> str:
+    global _PRINTER
+    if _PRINTER is None:
+        _PRINTER = _make_printer()
+    try:
+        return str(_PRINTER.doprint(expr))
+    except Exception as exc:  # PrintMethodNotImplementedError and kin: no plain Python form
+        raise UntraceableError(f"derivative has no plain Python form: {str(exc).splitlines()[0]}") from None
+
+
+def _make_printer() -> Any:
+    """A SymPy printer for numba: ``math.f`` calls, exact float literals, no SymPy objects."""
+    import sympy as sp
+    from sympy.printing.precedence import precedence
+    from sympy.printing.pycode import PythonCodePrinter
+
+    class _MathPrinter(PythonCodePrinter):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__({"fully_qualified_modules": True, "strict": True})
+
+        def _print_Float(self, e: Any) -> str:
+            return repr(float(e))
+
+        def _print_Integer(self, e: Any) -> str:
+            return repr(float(e))
+
+        def _print_Rational(self, e: Any) -> str:
+            return repr(float(e))
+
+        def _print_Half(self, e: Any) -> str:
+            return "0.5"
+
+        def _print_Pow(self, e: Any, rational: bool = False) -> str:
+            base = self.parenthesize(e.base, precedence(e))
+            n = e.exp
+            if n == sp.S.Half:
+                return f"math.sqrt({self._print(e.base)})"
+            if n == -sp.S.Half:
+                return f"(1.0 / math.sqrt({self._print(e.base)}))"
+            if n.is_Integer:
+                k = int(n)
+                # an integer literal exponent: numba expands it into multiplications
+                if k < 0:
+                    return f"(1.0 / {base})" if k == -1 else f"(1.0 / {base}**{-k})"
+                return f"{base}**{k}"
+            return f"{base}**{self.parenthesize(n, precedence(e))}"
+
+        def _print_sign(self, e: Any) -> str:
+            # the derivative of abs(u): +1 at u = +0, as math.copysign
+            return f"math.copysign(1.0, {self._print(e.args[0])})"
+
+        def _print_Heaviside(self, e: Any) -> str:
+            z = self._print(e.args[0])
+            h0 = self._print(e.args[1]) if len(e.args) > 1 else "0.5"
+            return f"(1.0 if {z} > 0.0 else (0.0 if {z} < 0.0 else {h0}))"
+
+        def _print_Piecewise(self, e: Any) -> str:
+            *pieces, (last, cond) = e.args
+            if cond != sp.true:
+                raise UntraceableError("piecewise derivative without an 'otherwise' branch")
+            out = self._print(last)
+            for value, c in reversed(pieces):
+                out = f"({self._print(value)} if {self._print(c)} else {out})"
+            return out
+
+    return _MathPrinter()
+
+
+def _check_source(src: str, args: tuple[str, ...]) -> None:
+    """The printed partial reads only its arguments, ``math`` and ``abs``/``min``/``max``."""
+    allowed = set(args) | {"math"} | _ALLOWED_CALLS
+    for node in ast.walk(ast.parse(src, mode="eval")):
+        if isinstance(node, ast.Name) and node.id not in allowed:
+            raise UntraceableError(f"derivative code reads {node.id!r}")
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id != "math":
+            raise UntraceableError(f"derivative code uses {node.value.id}.{node.attr}")
 
 
 def substitute(expr_src: str, mapping: dict[str, str]) -> str:
@@ -272,4 +313,62 @@ def substitute(expr_src: str, mapping: dict[str, str]) -> str:
     return ast.unparse(_Sub().visit(tree))
 
 
-_ = math  # generated partials use ``math``; keep the import visible to readers
+# ---------------------------------------------------------------------------------------- disk cache
+_FINGERPRINT: str | None = None
+
+
+def _code_version() -> str:
+    """This module, the tracer and SymPy's version: a change to any of them invalidates the cache."""
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        from importlib.metadata import version
+
+        here = Path(__file__).resolve().parent
+        h = hashlib.sha256(_FORMAT.encode())
+        for name in ("autodiff.py", "tracing.py"):
+            h.update((here / name).read_bytes())
+        try:
+            h.update(version("sympy").encode())
+        except Exception:  # pragma: no cover - sympy is a dependency
+            h.update(b"sympy?")
+        _FINGERPRINT = h.hexdigest()[:16]
+    return _FINGERPRINT
+
+
+def _disk_path(fn: Callable[..., Any], args: tuple[str, ...]) -> Path | None:
+    if os.environ.get("PHYSTWIN_PARTIALS_CACHE", "1") == "0":
+        return None
+    try:
+        key = _kernels.register(fn)
+    except Exception:  # an unregistrable function: trace it every time
+        return None
+    base = os.environ.get("PHYSTWIN_CACHE_DIR")
+    root = Path(base) if base else Path.home() / ".cache" / "phystwin"
+    arg_hash = hashlib.sha256(",".join(args).encode()).hexdigest()[:8]
+    return root / "partials" / _code_version() / f"{key}_{arg_hash}.json"
+
+
+def _disk_load(path: Path) -> Partials | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    sources = data.get("sources")
+    if sources is not None and not isinstance(sources, dict):
+        return None
+    return Partials(sources, str(data.get("reason", "")))
+
+
+def _disk_store(path: Path, res: Partials) -> None:
+    try:
+        if not path.parent.exists():  # a new version of the differentiator: drop the old results
+            for old in path.parent.parent.glob("*"):
+                if old.is_dir() and old.name != path.parent.name:
+                    shutil.rmtree(old, ignore_errors=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        sources = None if res.sources is None else dict(res.sources)
+        tmp.write_text(json.dumps({"sources": sources, "reason": res.reason}))
+        os.replace(tmp, path)
+    except OSError:  # a read-only cache folder: trace again next time
+        pass

@@ -30,7 +30,7 @@ import numpy as np
 
 from phystwin.errors import PhystwinError
 
-__all__ = ["MATH_NAMES", "UntraceableError", "retarget", "sympy_namespace", "trace"]
+__all__ = ["CONSTANT_HOOK", "MATH_NAMES", "UntraceableError", "retarget", "sympy_namespace", "trace"]
 
 MATH_NAMES = (
     "exp", "expm1", "log", "log1p", "log10", "log2", "sqrt", "cbrt", "pow", "hypot",
@@ -41,6 +41,10 @@ MATH_NAMES = (
     "pi", "e", "inf", "nan", "tau",
 )  # fmt: skip
 """Names of ``math`` / ``numpy`` that a namespace may provide (anything else is untraceable)."""
+
+CONSTANT_HOOK = "__constant__"
+"""Optional namespace entry: a function applied to every other global or closure value the equation
+reads (e.g. :class:`phystwin.units.Constant` numbers become quantities for the dimension check)."""
 
 _BUILTINS = ("abs", "min", "max", "pow")
 _MODULES = (math, np)
@@ -102,7 +106,7 @@ def retarget(fn: Callable[..., Any], namespace: Mapping[str, Any], _depth: int =
     UntraceableError
         ``fn`` is not a Python function (a builtin, a C function), or helpers nest too deeply.
     """
-    py = fn.py_func if _is_compiled(fn) else fn
+    py = getattr(fn, "py_func", fn) if _is_compiled(fn) else fn
     if not isinstance(py, types.FunctionType):
         raise UntraceableError(f"{fn!r} is not a Python function")
     if _depth > 8:
@@ -120,6 +124,8 @@ def retarget(fn: Callable[..., Any], namespace: Mapping[str, Any], _depth: int =
             glb[name] = _bound(namespace, fname)
         elif isinstance(obj, types.FunctionType) or _is_compiled(obj):
             glb[name] = retarget(obj, namespace, _depth + 1)
+        elif CONSTANT_HOOK in namespace:  # a global number (a unit-carrying Constant for dimensions)
+            glb[name] = namespace[CONSTANT_HOOK](obj)
     for name in _BUILTINS:  # shadow the builtins the function uses
         if name in py.__code__.co_names and name not in py.__globals__ and name in namespace:
             glb[name] = namespace[name]
@@ -136,6 +142,8 @@ def retarget(fn: Callable[..., Any], namespace: Mapping[str, Any], _depth: int =
                 value = retarget(value, namespace, _depth + 1)
             elif (fname := _module_function_name(value)) is not None:
                 value = _bound(namespace, fname)
+            elif CONSTANT_HOOK in namespace:
+                value = namespace[CONSTANT_HOOK](value)
             cells.append(types.CellType(value))
         closure = tuple(cells)
     copy = types.FunctionType(py.__code__, glb, py.__name__, py.__defaults__, closure)
@@ -167,7 +175,27 @@ def trace(fn: Callable[..., Any], args: Sequence[Any], namespace: Mapping[str, A
     except RecursionError:
         raise UntraceableError("recursion while tracing") from None
     except Exception as exc:  # the equation's own code ran on a foreign number type
-        raise UntraceableError(f"{type(exc).__name__}: {exc}") from None
+        raise UntraceableError(_reason(exc)) from None
+
+
+_REASONS = (
+    ("truth value", "branch on a symbolic value (if/while, and/or, a chained comparison)"),
+    ("not subscriptable", "indexes an argument (a table look-up?)"),
+    ("__getitem__", "indexes an argument (a table look-up?)"),
+    ("not iterable", "iterates over an argument (a table or a loop?)"),
+    ("convert expression to", "converts a symbolic value to a plain number (float(), int(), a C function?)"),
+    ("cannot be interpreted as an integer", "uses an argument as an integer (a loop bound or an index?)"),
+)
+
+
+def _reason(exc: Exception) -> str:
+    """A short reason a user can act on, with the original error appended."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    original = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    for needle, reason in _REASONS:
+        if needle in text:
+            return f"{reason} [{original}]"
+    return original
 
 
 def sympy_namespace() -> dict[str, Any]:

@@ -33,7 +33,7 @@ from phystwin.physics.mechanical import Fixed, Friction, Inertia
 from phystwin.physics.ports import Flange
 from phystwin.physics.system import System
 from phystwin.physics.thermal import Convection, HeatCapacitor, PrescribedTemperature, ThermalResistor
-from phystwin.physics.twins import TwinSpec, register_twin
+from phystwin.physics.twins import BUILTIN, TwinSpec, register_twin
 
 T0 = 298.15
 """Default initial and ambient temperature [K]."""
@@ -124,5 +124,7 @@ SPEC = register_twin(
             "DC motor drive: armature R(T)-L-EMF, rotor with friction and load, winding/stator/housing thermal network"
         ),
         main_outputs=("current", "speed", "winding_temperature", "housing_temperature"),
+        kind=BUILTIN,
+        origin="phystwin.physics.twins.dc_motor:build",
     )
 )

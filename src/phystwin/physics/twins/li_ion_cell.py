@@ -22,7 +22,7 @@ from __future__ import annotations
 from phystwin.physics.electrical import CurrentSource, Ground, LiIonCell
 from phystwin.physics.system import System
 from phystwin.physics.thermal import Convection, HeatCapacitor, PrescribedTemperature, ThermalResistor
-from phystwin.physics.twins import TwinSpec, register_twin
+from phystwin.physics.twins import BUILTIN, TwinSpec, register_twin
 
 T0 = 298.15
 """Default initial and ambient temperature [K]."""
@@ -67,5 +67,7 @@ SPEC = register_twin(
         build=build,
         description="Li-ion cell: 2-RC equivalent circuit with OCV(SOC), coulomb counting, core/surface thermal nodes",
         main_outputs=("terminal_voltage", "SOC", "surface_temperature", "core_temperature"),
+        kind=BUILTIN,
+        origin="phystwin.physics.twins.li_ion_cell:build",
     )
 )
