@@ -79,7 +79,7 @@ class FlowCooledSurface(Component):
     inputs = (Variable("V_flow", "m3/s", "air flow over the surface"),)
     parameters = (
         Parameter("h0", "W/(m2*K)", 5.0, "natural convection", lower=0.0),
-        Parameter("h1", "W/(m2*K)", 12.0, "forced convection gain per (m/s)^0.8", lower=0.0),
+        Parameter("h1", "W/(m2*K)/(m/s)^0.8", 12.0, "forced convection gain per (m/s)^0.8", lower=0.0),
         Parameter("A_duct", "m2", 2.0e-3, "duct cross section", lower=0.0, strict=True),
         Parameter("A", "m2", 0.05, "cooled surface area", lower=0.0, strict=True),
     )

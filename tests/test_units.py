@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from phystwin.config.resolve import resolve, to_si
 from phystwin.config.schema import parse_config, parse_quantity
-from phystwin.units import UnitError, conversion, convert, parse_unit, same_unit
+from phystwin.units import Constant, UnitError, conversion, convert, dimension_text, parse_unit, same_unit, value_in
 
 CONVERSIONS = [
     # (value, unit, SI unit, expected SI value)
@@ -108,3 +109,164 @@ def test_inductance_in_a_config_file_round_trips(fake_model, value: float, unit:
     text = f'[twin]\ntype = "fake"\n[parameters]\n"coil.L" = "{value!r} {unit}"\n[inputs]\nvoltage = 1.0\n'
     spec = resolve(parse_config(text), fake_model, duration=1.0)
     assert spec.params["coil.L"] == pytest.approx(convert(value, unit, "H"), rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------- pint behaviours
+@pytest.mark.parametrize("plural", ["Ws", "As", "Ns", "Ks", "Vs"])
+def test_no_plural_forms(plural: str) -> None:
+    """pint reads "Ws" as "watts" by default; phystwin refuses it (write W*s)."""
+    with pytest.raises(UnitError, match=f"unknown unit '{plural}'"):
+        parse_unit(plural)
+
+
+@pytest.mark.parametrize(
+    ("unit", "target", "scale"),
+    [
+        ("m.s-2", "m/s2", 1.0),  # Modelica / FMU spelling
+        ("N.m", "J", 1.0),
+        ("pF", "F", 1e-12),
+        ("dm", "m", 0.1),
+        ("hPa", "bar", 1e-3),
+        ("µF", "uF", 1.0),
+        ("Ω", "ohm", 1.0),
+        ("W/(m2*K)/(m/s)^0.8", "W*s^0.8/(m^2.8*K)", 1.0),
+        ("%/s", "1/s", 0.01),
+        ("kHz", "1/s", 1e3),
+    ],
+)
+def test_more_spellings(unit: str, target: str, scale: float) -> None:
+    assert conversion(unit, target) == pytest.approx((scale, 0.0), rel=1e-12)
+
+
+def test_unknown_unit_message_lists_the_known_ones() -> None:
+    with pytest.raises(UnitError) as exc:
+        parse_unit("Jolts/K")
+    assert "unknown unit 'Jolts' in 'Jolts/K'; known units: " in str(exc.value)
+    assert "degC" in str(exc.value) and "(with SI prefixes)" in str(exc.value)
+
+
+def test_dimension_text_parses_back() -> None:
+    for unit in ("W/(m2*K)", "N*m/A", "rpm", "(m/s)^0.8", "1", "Pa*s2/m6"):
+        u = parse_unit(unit)
+        assert parse_unit(u.dimension()).dim == u.dim
+        assert dimension_text(u.dim) == u.dimension()
+
+
+def test_a_constant_is_a_float_with_a_unit() -> None:
+    sigma = Constant(5.670374419e-8, "W/(m2*K4)")
+    assert sigma == 5.670374419e-8 and isinstance(sigma, float) and repr(sigma) == "5.670374419e-08"
+    assert sigma.unit == "W/(m2*K4)" and 2.0 * sigma == 2.0 * 5.670374419e-8
+
+
+def test_pint_is_imported_only_for_a_unit_no_earlier_process_read(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, phystwin.units as u; assert 'pint' not in sys.modules; "
+        "assert u.parse_unit('mH').scale == 1e-3; print('pint' in sys.modules)"
+    )
+    env = {**os.environ, "PHYSTWIN_CACHE_DIR": str(tmp_path)}
+    run = [sys.executable, "-c", code]
+    first = subprocess.run(run, check=True, env=env, capture_output=True, text=True).stdout.strip()
+    second = subprocess.run(run, check=True, env=env, capture_output=True, text=True).stdout.strip()
+    assert (first, second) == ("True", "False")  # the second process reads the parsed unit from the cache
+    assert len(list((tmp_path / "units").glob("parsed_*.json"))) == 1
+
+
+_PREFIXES = ["", "k", "m", "u", "n", "M", "c"]
+_PREFIXABLE = ["m", "g", "s", "A", "V", "W", "J", "Pa", "Ohm", "F", "H", "N", "Wh", "Ah", "L", "bar"]
+
+
+@given(
+    value=_values,
+    unit=st.sampled_from(_PREFIXABLE),
+    pa=st.sampled_from(_PREFIXES),
+    pb=st.sampled_from(_PREFIXES),
+    per=st.sampled_from(["", "/s", "/(m2*K)", "*s2", "/min"]),
+)
+def test_prefixed_units_round_trip(value: float, unit: str, pa: str, pb: str, per: str) -> None:
+    a, b = f"{pa}{unit}{per}", f"{pb}{unit}{per}"
+    back = convert(convert(value, a, b), b, a)
+    assert back == pytest.approx(value, rel=1e-9, abs=1e-300)
+
+
+# ---------------------------------------------------------------------------------------- Python API = TOML
+def test_value_forms_convert_like_the_config() -> None:
+    assert value_in("2 mH", "H", "x") == pytest.approx(2e-3)
+    assert value_in({"value": 25, "unit": "degC"}, "K", "x") == pytest.approx(298.15)
+    np.testing.assert_allclose(value_in({"value": [1, 2], "unit": "mV"}, "V", "x"), [1e-3, 2e-3])
+    assert value_in(3.0, "H", "x") == 3.0  # a number is SI
+    with pytest.raises(UnitError, match=r"^x: expected a number \(SI\), a string like"):
+        value_in("lots", "H", "x")
+
+
+def test_component_constructors_take_unit_strings() -> None:
+    from phystwin.physics.electrical import Inductor
+    from phystwin.physics.thermal import HeatCapacitor
+
+    core = HeatCapacitor("core", C="800 J/K", T="25 degC")
+    assert float(core.parameter_values["C"]) == 800.0 and core.state_starts["T"] == pytest.approx(298.15)
+    assert float(Inductor("coil", L="2 mH").parameter_values["L"]) == pytest.approx(2e-3)
+    assert float(Inductor("coil", L={"value": 2, "unit": "mH"}).parameter_values["L"]) == pytest.approx(2e-3)
+
+
+def _toml_problem(fake_model, section: str, name: str, value: str) -> str:  # type: ignore[no-untyped-def]
+    from phystwin.config.schema import ConfigError
+
+    text = f'[twin]\ntype = "fake"\n[{section}]\n"{name}" = "{value}"\n'
+    if section != "inputs":
+        text += "[inputs]\nvoltage = 1\n"
+    with pytest.raises(ConfigError) as exc:
+        resolve(parse_config(text), fake_model, duration=1.0)
+    (msg,) = [m for p, m in exc.value.problems if name in p]
+    return msg
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "value"),
+    [
+        ("parameters", "coil.L", "2 mV"),
+        ("parameters", "mass.C", "-5 kJ/K"),
+        ("parameters", "sink.eps", "150 %"),
+        ("initial", "mass.T", "25 V"),
+        ("inputs", "voltage", "12 K"),
+    ],
+)
+def test_python_api_refuses_what_the_config_refuses_with_the_same_message(
+    fake_model, section: str, name: str, value: str
+) -> None:  # type: ignore[no-untyped-def]
+    toml = _toml_problem(fake_model, section, name, value)
+    call = {"parameters": fake_model.parameters, "initial": fake_model.initial_state}.get(
+        section, fake_model.input_vector
+    )
+    with pytest.raises(ValueError) as exc:
+        call({name: value})
+    assert str(exc.value).endswith(toml)
+
+
+def test_python_api_takes_what_the_config_takes(fake_model) -> None:  # type: ignore[no-untyped-def]
+    text = """[twin]
+type = "fake"
+[parameters]
+"coil.L" = "2 mH"
+"mass.C" = { value = 1.5, unit = "kJ/K" }
+"ocv.soc" = { value = [0, 50, 100], unit = "%" }
+[initial]
+"mass.T" = "25 degC"
+"shaft.w" = "3000 rpm"
+[inputs]
+voltage = "12000 mV"
+"""
+    spec = resolve(parse_config(text), fake_model, duration=1.0)
+    given = {
+        "coil.L": "2 mH",
+        "mass.C": {"value": 1.5, "unit": "kJ/K"},
+        "ocv.soc": {"value": [0, 50, 100], "unit": "%"},
+    }
+    np.testing.assert_array_equal(fake_model.parameters(given), fake_model.parameters(spec.params))
+    x0 = fake_model.initial_state({"mass.T": "25 degC", "shaft.w": "3000 rpm"})
+    np.testing.assert_array_equal(x0, fake_model.initial_state(spec.x0))
+    u = fake_model.input_vector({"voltage": "12000 mV"})
+    np.testing.assert_array_equal(u, fake_model.input_vector(dict(spec.inputs)))

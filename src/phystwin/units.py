@@ -1,33 +1,85 @@
-"""Unit conversion at the boundaries: engineering units in config files to the SI unit a model declares.
+"""Units and dimensions on pint: parsing, dimensions, conversion at the boundaries.
 
-Inside phystwin everything is SI; a config file may say ``"5 mH"``, ``"25 degC"`` or ``"3000 rpm"``.
-This module converts such a value to the unit the model declares for the name (``H``, ``K``,
-``rad/s``), and refuses a unit of the wrong kind with both units named.
+Inside phystwin everything is SI; a config file, a component constructor or :meth:`Model.parameters`
+may say ``"5 mH"``, ``"25 degC"`` or ``"3000 rpm"``. This module reads such a unit, gives its
+dimension, converts a value to the unit the model declares (``H``, ``K``, ``rad/s``) and refuses a
+unit of the wrong kind with both units named.
 
-A unit expression is a product of *atoms* with optional integer exponents, written the way the
-component library writes them: ``W/(m2*K)``, ``kg*m2``, ``Pa*s2/m6``, ``N m``, ``m^2``, ``1/s``.
-Each atom comes from one explicit table (:data:`ATOMS`), optionally with an SI prefix (:data:`PREFIXES`)
-when the atom allows one (``mH``, ``kW``, ``mAh``, ``cm2``). Two expressions convert into each other
-when their dimensions agree. Angle (``rad``) is tracked as its own dimension so that ``rpm`` converts
-to ``rad/s`` but not to ``1/s`` and ``Hz`` does not silently become ``rad/s``; a plain ``rad`` may still
-be dropped (``V*s/rad`` converts to ``N*m/A``) when neither side uses ``rpm``, ``deg``, ``rev`` or ``Hz``.
+The work is done by `pint <https://pint.readthedocs.io>`_ with a registry of phystwin's own (built
+once, on first use, never at import): the units phystwin accepts are listed in :data:`DEFINITIONS`
+(pint's definition format), each with the SI prefixes G M k h d c m u/µ n p when it allows them
+(``mH``, ``kW``, ``mAh``, ``cm2``, ``pF``; not ``kmin``). A unit expression is written the way the
+component library writes them: ``W/(m2*K)``, ``kg*m2``, ``Pa*s2/m6``, ``N m``, ``N.m``, ``m^2``,
+``m**2``, ``1/s``, ``(m/s)^0.8``; the exponent suffixes (``m2``, ``s-2``) and the unicode spellings
+(``°C``, ``Ω``, ``µ``, ``·``) are rewritten for pint first. Plural forms (pint's ``meters``) are off:
+``Ws`` is not read as "watts".
+
+Angle (``rad``) is a base dimension of its own here so that ``rpm`` converts to ``rad/s`` but not to
+``1/s`` and ``Hz`` does not silently become ``rad/s``; a plain ``rad`` may still be dropped
+(``V*s/rad`` converts to ``N*m/A``) when neither side uses ``rpm``, ``deg``, ``rev`` or ``Hz``.
 
 Temperatures: ``degC``/``degF`` standing alone are absolute temperatures (with an offset); inside a
-compound unit (``W/(m2*degC)``) they are temperature differences (no offset).
+compound unit (``W/(m2*degC)``, ``1/degC``) they are temperature differences (no offset): pint's
+``as_delta`` reading.
+
+:class:`Constant` gives a number in an equation its unit (``SIGMA = Constant(5.67e-8, "W/(m2*K4)")``):
+compiled code sees a float, the dimension check (:mod:`phystwin.physics.dimensions`) a quantity.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import hashlib
+import importlib.metadata
+import json
 import math
+import os
 import re
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from phystwin.errors import PhystwinError
 
-# Base dimensions: length, mass, time, current, temperature, amount, angle.
-_DIMS = ("m", "kg", "s", "A", "K", "mol", "rad")
-Dim = tuple[int, int, int, int, int, int, int]
+if TYPE_CHECKING:
+    import pint
+
+__all__ = [
+    "DEFINITIONS",
+    "DIMENSIONS",
+    "VALUE_FORMS",
+    "Constant",
+    "Dim",
+    "Unit",
+    "UnitError",
+    "conversion",
+    "convert",
+    "dimension_text",
+    "dimensions_of",
+    "known_units",
+    "parse_unit",
+    "parse_value",
+    "pint_unit",
+    "registry",
+    "same_unit",
+    "to_unit",
+    "value_in",
+]
+
+DIMENSIONS = ("m", "kg", "s", "A", "K", "mol", "rad")
+"""The base dimensions, in the order of :attr:`Unit.dim`: length, mass, time, current, temperature,
+amount of substance, angle."""
+_PINT_DIMS = ("[length]", "[mass]", "[time]", "[current]", "[temperature]", "[substance]", "[angle]")
+_SI_NAMES = ("meter", "kilogram", "second", "ampere", "kelvin", "mole", "radian")
+
+Dim = tuple[float, ...]
+"""Exponents of :data:`DIMENSIONS` (integers unless a unit has a fractional power, ``(m/s)^0.8``)."""
 _NONE: Dim = (0, 0, 0, 0, 0, 0, 0)
 
 
@@ -35,82 +87,173 @@ class UnitError(PhystwinError, ValueError):
     """A unit string cannot be parsed, or does not convert to the unit that was expected."""
 
 
-def _d(m: int = 0, kg: int = 0, s: int = 0, A: int = 0, K: int = 0, mol: int = 0, rad: int = 0) -> Dim:
-    return (m, kg, s, A, K, mol, rad)
+DEFINITIONS = """
+# SI prefixes (every unit below takes them unless it is listed in _NOT_PREFIXABLE); no tera- (T is tesla)
+giga- = 1e9 = G-
+mega- = 1e6 = M-
+kilo- = 1e3 = k-
+hecto- = 1e2 = h-
+deci- = 1e-1 = d-
+centi- = 1e-2 = c-
+milli- = 1e-3 = m-
+micro- = 1e-6 = u- = µ- = μ-
+nano- = 1e-9 = n-
+pico- = 1e-12 = p-
+
+# base dimensions; angle is one of them (see the module docstring)
+meter = [length] = m
+gram = [mass] = g
+second = [time] = s
+ampere = [current] = A
+kelvin = [temperature]; offset: 0 = K
+mole = [substance] = mol
+radian = [angle] = rad
+
+# derived SI units
+newton = kilogram * meter / second ** 2 = N
+newton_meter = newton * meter = Nm
+joule = newton * meter = J
+watt = joule / second = W
+pascal = newton / meter ** 2 = Pa
+volt = watt / ampere = V
+ohm = volt / ampere = Ohm
+siemens = ampere / volt = S
+coulomb = ampere * second = C
+farad = coulomb / volt = F
+weber = volt * second = Wb
+henry = weber / ampere = H
+tesla = weber / meter ** 2 = T
+hertz = 1 / second = Hz
+liter = 1e-3 * meter ** 3 = L
+
+# engineering units
+ampere_hour = ampere * hour = Ah
+watt_hour = watt * hour = Wh
+minute = 60 * second = min
+hour = 60 * minute = h
+day = 24 * hour = d
+revolution = 2 * pi * radian = rev
+revolutions_per_minute = revolution / minute = rpm
+degree = pi / 180 * radian = deg
+bar = 1e5 * pascal
+degree_Celsius = kelvin; offset: 273.15 = degC
+degree_Fahrenheit = 5 / 9 * kelvin; offset: 233.15 + 200 / 9 = degF
+percent = 0.01
+pi = 3.1415926535897932384626433832795028841971693993751
+"""
+"""The units phystwin knows, in pint's definition format (symbols after the last ``=``)."""
+
+_NOT_PREFIXABLE = frozenset(
+    {
+        "minute",
+        "hour",
+        "day",
+        "revolution",
+        "revolutions_per_minute",
+        "degree",
+        "degree_Celsius",
+        "degree_Fahrenheit",
+        "percent",
+        "pi",
+    }
+)
+_CYCLIC = frozenset({"revolutions_per_minute", "degree", "revolution", "hertz"})
+"""Units that make a conversion keep track of angle (rpm, deg, rev, Hz and its multiples)."""
+
+_ALIASES = (
+    ("°C", "degC"),
+    ("℃", "degC"),
+    ("°F", "degF"),
+    ("°", "deg"),
+    ("Ω", "ohm"),  # U+03A9 GREEK CAPITAL LETTER OMEGA
+    ("Ω", "ohm"),  # U+2126 OHM SIGN
+    ("µ", "u"),  # U+00B5 MICRO SIGN
+    ("μ", "u"),  # U+03BC GREEK SMALL LETTER MU
+    ("·", "*"),
+    ("%", "percent"),
+)
+_NAME = r"[A-Za-z_]\w*"
+_SUFFIX_EXPONENT = re.compile(r"(?<=[A-Za-z])(-?\d+)(?![\d.])")
+_DOT_PRODUCT = re.compile(r"(?<=[A-Za-z0-9)])\.(?=[A-Za-z(])")
+_TOKENS = re.compile(rf"\s*(?:(?P<name>{_NAME})|(?P<num>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(?P<op>\*\*|[-*/()]))")
+
+_LOCK = threading.Lock()
+_REGISTRY: Any = None
 
 
-@dataclass(frozen=True)
-class _Atom:
-    scale: float
-    dim: Dim
-    prefixable: bool = True
-    offset: float = 0.0  # only for absolute temperatures standing alone
+# ---------------------------------------------------------------------------------------- registry
+def registry() -> pint.UnitRegistry:
+    """phystwin's pint registry (built on first use, about 10 ms; importing pint costs ~0.2 s)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        with _LOCK:
+            if _REGISTRY is None:
+                import pint
+
+                reg: Any = pint.UnitRegistry(
+                    None, autoconvert_offset_to_baseunit=False, cache_folder=None, on_redefinition="raise"
+                )
+                reg.load_definitions(DEFINITIONS.splitlines())
+                # no plural forms: pint would read "Ws" as "watts" and "As" as "amperes"
+                reg._suffixes = {"": ""}
+                _REGISTRY = reg
+    return _REGISTRY
 
 
-_N = _d(m=1, kg=1, s=-2)
-_J = _d(m=2, kg=1, s=-2)
-_W = _d(m=2, kg=1, s=-3)
-_V = _d(m=2, kg=1, s=-3, A=-1)
+@lru_cache(maxsize=1)
+def known_units() -> tuple[str, ...]:
+    """The unit symbols of :data:`DEFINITIONS` (for messages), without prefixes."""
+    symbols = {"%", "1"}
+    for line in DEFINITIONS.splitlines():
+        parts = [p.strip() for p in line.split("#", 1)[0].split("=")]
+        if len(parts) < 2 or parts[0].endswith("-") or parts[0] == "pi":
+            continue
+        symbols.add(parts[-1] if len(parts) >= 3 else parts[0])
+    return tuple(sorted(symbols, key=lambda u: (u.lower(), u)))
 
-ATOMS: dict[str, _Atom] = {
-    # base and derived SI units
-    "m": _Atom(1.0, _d(m=1)),
-    "g": _Atom(1e-3, _d(kg=1)),
-    "s": _Atom(1.0, _d(s=1)),
-    "A": _Atom(1.0, _d(A=1)),
-    "K": _Atom(1.0, _d(K=1)),
-    "mol": _Atom(1.0, _d(mol=1)),
-    "rad": _Atom(1.0, _d(rad=1)),
-    "N": _Atom(1.0, _N),
-    "Nm": _Atom(1.0, _J),  # torque as engineers write it ("N m" and "N*m" parse too)
-    "J": _Atom(1.0, _J),
-    "W": _Atom(1.0, _W),
-    "Pa": _Atom(1.0, _d(m=-1, kg=1, s=-2)),
-    "V": _Atom(1.0, _V),
-    "ohm": _Atom(1.0, _d(m=2, kg=1, s=-3, A=-2)),
-    "Ohm": _Atom(1.0, _d(m=2, kg=1, s=-3, A=-2)),
-    "Ω": _Atom(1.0, _d(m=2, kg=1, s=-3, A=-2)),
-    "S": _Atom(1.0, _d(m=-2, kg=-1, s=3, A=2)),
-    "F": _Atom(1.0, _d(m=-2, kg=-1, s=4, A=2)),
-    "H": _Atom(1.0, _d(m=2, kg=1, s=-2, A=-2)),
-    "C": _Atom(1.0, _d(s=1, A=1)),
-    "Hz": _Atom(1.0, _d(s=-1)),
-    "T": _Atom(1.0, _d(kg=1, s=-2, A=-1)),
-    "Wb": _Atom(1.0, _d(m=2, kg=1, s=-2, A=-1)),
-    "L": _Atom(1e-3, _d(m=3)),
-    # engineering units
-    "Ah": _Atom(3600.0, _d(s=1, A=1)),
-    "Wh": _Atom(3600.0, _J),
-    "min": _Atom(60.0, _d(s=1), prefixable=False),
-    "h": _Atom(3600.0, _d(s=1), prefixable=False),
-    "d": _Atom(86400.0, _d(s=1), prefixable=False),
-    "rpm": _Atom(2.0 * math.pi / 60.0, _d(s=-1, rad=1), prefixable=False),
-    "deg": _Atom(math.pi / 180.0, _d(rad=1), prefixable=False),
-    "rev": _Atom(2.0 * math.pi, _d(rad=1), prefixable=False),
-    "bar": _Atom(1e5, _d(m=-1, kg=1, s=-2)),
-    "degC": _Atom(1.0, _d(K=1), prefixable=False, offset=273.15),
-    "degF": _Atom(5.0 / 9.0, _d(K=1), prefixable=False, offset=459.67 * 5.0 / 9.0),
-    "%": _Atom(0.01, _NONE, prefixable=False),
-    "1": _Atom(1.0, _NONE, prefixable=False),
-}
-"""Every unit symbol the converter knows, with its scale to SI and its dimension."""
 
-PREFIXES: dict[str, float] = {
-    "G": 1e9,
-    "M": 1e6,
-    "k": 1e3,
-    "h": 1e2,
-    "c": 1e-2,
-    "m": 1e-3,
-    "u": 1e-6,
-    "µ": 1e-6,
-    "n": 1e-9,
-}
-"""SI prefixes accepted in front of a prefixable atom (``mH``, ``kW``, ``uF``, ``cm``)."""
-
-_CYCLIC = re.compile(r"^(rpm|deg|rev|.?Hz)$")
-_ALIASES = {"°C": "degC", "°F": "degF", "°": "deg", "℃": "degC", "μ": "µ"}
-_TOKEN = re.compile(r"\s*(?:(?P<num>\d+)|(?P<atom>[A-Za-zµΩ%]+)|(?P<op>\*\*|[*/^()·.])|(?P<neg>-))")
+# ---------------------------------------------------------------------------------------- parsing
+def _expression(text: str) -> tuple[str, list[str]]:
+    """``text`` rewritten for pint, and the unit names in it; :class:`UnitError` for what is not a unit."""
+    s = text.strip()
+    for a, b in _ALIASES:
+        s = s.replace(a, b)
+    s = _DOT_PRODUCT.sub("*", s)
+    s = s.replace("^", "**")
+    s = _SUFFIX_EXPONENT.sub(r"**\1", s)
+    names: list[str] = []
+    pos = 0
+    prev = ""
+    depth = 0
+    while pos < len(s):
+        m = _TOKENS.match(s, pos)
+        if m is None or m.end() == pos:
+            if not s[pos:].strip():
+                break
+            raise UnitError(f"cannot read unit {text!r} at {s[pos:]!r}")
+        kind = m.lastgroup or ""
+        tok = m.group(kind)
+        if kind == "name":
+            names.append(tok)
+        elif kind == "num":
+            exponent = prev == "**" or (prev == "-" and s[: m.start()].rstrip().endswith("**-"))
+            if not exponent and tok != "1":
+                raise UnitError(f"cannot read unit {text!r}: a bare number {tok!r} is not a unit")
+        elif tok == "-" and prev != "**":
+            raise UnitError(f"cannot read unit {text!r}: '-' must be an exponent's sign")
+        elif tok == "/" and prev in ("/", "*", "**", ""):
+            raise UnitError(f"cannot read unit {text!r}: unexpected '/'")
+        elif tok == "(":
+            depth += 1
+        elif tok == ")":
+            depth -= 1
+        prev = tok
+        pos = m.end()
+    if prev in ("**", "-", "*", "/"):
+        raise UnitError(f"cannot read unit {text!r}: it ends too early")
+    if depth:
+        raise UnitError(f"cannot read unit {text!r}: unbalanced parentheses")
+    return s, names
 
 
 @dataclass(frozen=True)
@@ -125,131 +268,150 @@ class Unit:
     """Uses an angle or frequency unit other than ``rad`` (rpm, deg, rev, Hz)."""
 
     def dimension(self) -> str:
-        """Human-readable SI dimension, e.g. ``kg*m2/(s3*A)``."""
-        num = [f"{n}{'' if e == 1 else e}" for n, e in zip(_DIMS, self.dim, strict=True) if e > 0]
-        den = [f"{n}{'' if e == -1 else -e}" for n, e in zip(_DIMS, self.dim, strict=True) if e < 0]
-        top = "*".join(num) or "1"
-        if not den:
-            return top
-        return f"{top}/{den[0]}" if len(den) == 1 else f"{top}/({'*'.join(den)})"
+        """Human-readable SI dimension, e.g. ``m2*kg/(s3*A)`` (a volt)."""
+        return dimension_text(self.dim)
 
 
-def _lookup_atom(sym: str, text: str) -> _Atom:
-    if sym in ATOMS:
-        return ATOMS[sym]
-    if len(sym) > 1 and sym[0] in PREFIXES:
-        base = ATOMS.get(sym[1:])
-        if base is not None and base.prefixable:
-            return _Atom(base.scale * PREFIXES[sym[0]], base.dim, True)
-    raise UnitError(f"unknown unit {sym!r} in {text!r}; known units: {', '.join(sorted(ATOMS))} (with SI prefixes)")
+def _exp_text(e: float) -> str:
+    e = _clean(e)
+    return str(e) if isinstance(e, int) else f"^{e:g}"
 
 
-class _Parser:
-    """Recursive descent: expr := factor (('*' | '/' | ' ') factor)*; factor := primary [exp]."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens: list[tuple[str, str]] = []
-        s = text
-        for a, b in _ALIASES.items():
-            s = s.replace(a, b)
-        s = s.strip()
-        pos = 0
-        while pos < len(s):
-            m = _TOKEN.match(s, pos)
-            if m is None or m.end() == pos:
-                if s[pos:].strip() == "":
-                    break
-                raise UnitError(f"cannot read unit {text!r} at {s[pos:]!r}")
-            kind = m.lastgroup or ""
-            self.tokens.append((kind, m.group(kind)))
-            pos = m.end()
-        self.i = 0
-
-    def peek(self) -> tuple[str, str] | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
-
-    def take(self) -> tuple[str, str]:
-        tok = self.tokens[self.i]
-        self.i += 1
-        return tok
-
-    def parse(self) -> tuple[float, list[int]]:
-        if not self.tokens:
-            return 1.0, list(_NONE)
-        scale, dim = self.expr()
-        if (tok := self.peek()) is not None:
-            raise UnitError(f"cannot read unit {self.text!r}: unexpected {tok[1]!r}")
-        return scale, dim
-
-    def expr(self) -> tuple[float, list[int]]:
-        scale, dim = self.factor()
-        while (tok := self.peek()) is not None and (tok[1] in ("*", "/", "·", ".", "(") or tok[0] in ("atom", "num")):
-            sign = 1
-            if tok[0] == "op" and tok[1] != "(":
-                self.take()
-                sign = -1 if tok[1] == "/" else 1
-            s2, d2 = self.factor()
-            scale *= s2**sign
-            dim = [a + sign * b for a, b in zip(dim, d2, strict=True)]
-        return scale, dim
-
-    def factor(self) -> tuple[float, list[int]]:
-        tok = self.peek()
-        if tok is None:
-            raise UnitError(f"cannot read unit {self.text!r}: it ends too early")
-        self.take()
-        if tok[1] == "(":
-            scale, dim = self.expr()
-            if self.peek() != ("op", ")"):
-                raise UnitError(f"cannot read unit {self.text!r}: missing ')'")
-            self.take()
-        elif tok[0] == "num":
-            if tok[1] != "1":
-                raise UnitError(f"cannot read unit {self.text!r}: a bare number {tok[1]!r} is not a unit")
-            return 1.0, list(_NONE)
-        elif tok[0] == "atom":
-            atom = _lookup_atom(tok[1], self.text)
-            scale, dim = atom.scale, list(atom.dim)
-        else:
-            raise UnitError(f"cannot read unit {self.text!r}: unexpected {tok[1]!r}")
-        exp = self.exponent()
-        return scale**exp, [d * exp for d in dim]
-
-    def exponent(self) -> int:
-        tok = self.peek()
-        explicit = tok is not None and tok[1] in ("^", "**")
-        if explicit:
-            self.take()
-            tok = self.peek()
-        sign = 1
-        if tok is not None and tok[0] == "neg":
-            self.take()
-            sign = -1
-            tok = self.peek()
-            if tok is None or tok[0] != "num":
-                raise UnitError(f"cannot read unit {self.text!r}: '-' must be followed by an exponent")
-        if tok is not None and tok[0] == "num":
-            self.take()
-            return sign * int(tok[1])
-        if explicit:
-            raise UnitError(f"cannot read unit {self.text!r}: '^' must be followed by an integer exponent")
-        return 1
+def dimension_text(dim: Sequence[float]) -> str:
+    """``m2*kg/(s3*A)`` for a :data:`Dim` (``1`` for dimensionless); parses back to the same dimension."""
+    num = [f"{n}{'' if e == 1 else _exp_text(e)}" for n, e in zip(DIMENSIONS, dim, strict=True) if e > 0]
+    den = [f"{n}{'' if e == -1 else _exp_text(-e)}" for n, e in zip(DIMENSIONS, dim, strict=True) if e < 0]
+    top = "*".join(num) or "1"
+    if not den:
+        return top
+    return f"{top}/{den[0]}" if len(den) == 1 else f"{top}/({'*'.join(den)})"
 
 
-@lru_cache(maxsize=512)
+def _clean(e: float) -> float:
+    """An exponent as an int when it is one (pint gives floats for ``(m/s)**0.8``)."""
+    r = round(float(e), 9)
+    return int(r) if r == int(r) else r
+
+
+def dimensions_of(dimensionality: Any) -> Dim:
+    """A :data:`Dim` from pint's ``dimensionality`` (``{"[length]": 2, ...}``)."""
+    unknown = set(dimensionality) - set(_PINT_DIMS)
+    if unknown:  # pragma: no cover - the registry defines no other dimension
+        raise UnitError(f"dimension(s) {sorted(unknown)} are not phystwin's")
+    return tuple(_clean(dimensionality.get(d, 0)) for d in _PINT_DIMS)
+
+
+@lru_cache(maxsize=256)
+def pint_unit(dim: Dim) -> pint.Unit:
+    """The coherent SI unit of a dimension as a pint unit (``kilogram * meter ** 2 / second ** 3``)."""
+    reg = registry()
+    unit = reg.Unit("")
+    for name, e in zip(_SI_NAMES, dim, strict=True):
+        if e:
+            unit = unit * reg.Unit(name) ** e
+    return unit
+
+
+def _si_of(dimensionality: Any) -> pint.Unit:
+    """:func:`pint_unit` with pint's own (unrounded) exponents, so ``(m/s)**0.8`` converts exactly."""
+    return pint_unit(tuple(float(dimensionality.get(d, 0)) for d in _PINT_DIMS))
+
+
+@lru_cache(maxsize=1024)
 def parse_unit(text: str) -> Unit:
-    """Parse a unit expression; :class:`UnitError` if it cannot be read or uses an unknown symbol."""
+    """Parse a unit expression; :class:`UnitError` if it cannot be read or uses an unknown symbol.
+
+    Units read before (by any process) come from a small file in phystwin's cache folder, keyed by this
+    module's code and pint's version, so a warm run that only converts known units does not import pint.
+    """
     if not isinstance(text, str):
         raise UnitError(f"a unit must be a string, got {text!r}")
-    parser = _Parser(text)
-    scale, dim = parser.parse()
-    offset = 0.0
-    cyclic = any(k == "atom" and _CYCLIC.search(v) for k, v in parser.tokens)
-    if len(parser.tokens) == 1 and parser.tokens[0][0] == "atom":
-        # an absolute temperature only when the unit stands alone; in a compound it is a difference
-        offset = ATOMS.get(parser.tokens[0][1], _Atom(1.0, _NONE)).offset
-    return Unit(text.strip(), scale, tuple(dim), offset, cyclic)  # type: ignore[arg-type]
+    known = _parsed().get(text)
+    if known is not None:
+        scale, dim, offset, cyclic = known
+        return Unit(text.strip(), float(scale), tuple(_clean(d) for d in dim), float(offset), bool(cyclic))
+    unit = _parse_with_pint(text)
+    _remember(text, unit)
+    return unit
+
+
+def _parse_with_pint(text: str) -> Unit:
+    expr, names = _expression(text)
+    reg = registry()
+    cyclic = False
+    for name in names:
+        candidates = reg.parse_unit_name(name)
+        usable = [(p, u) for p, u, _ in candidates if not (p and u in _NOT_PREFIXABLE)]
+        if not usable:
+            raise UnitError(
+                f"unknown unit {name!r} in {text!r}; known units: {', '.join(known_units())} (with SI prefixes)"
+            )
+        cyclic = cyclic or usable[0][1] in _CYCLIC
+    try:
+        units = reg.parse_units(expr) if expr else reg.Unit("")
+    except Exception as exc:  # pint's parser: syntax, undefined names, non-unit factors
+        raise UnitError(f"cannot read unit {text!r} ({type(exc).__name__}: {exc})") from None
+    dim = dimensions_of(units.dimensionality)
+    si = _si_of(units.dimensionality)
+    try:
+        offset = float(reg.Quantity(0.0, units).to(si).magnitude)
+        if offset:  # a lone absolute temperature (pint reads one inside a compound as a difference)
+            (_, lone, _), *_ = reg.parse_unit_name(names[0])
+            scale = float(reg.Quantity(1.0, reg.Unit(f"delta_{lone}")).to(si).magnitude)
+        else:
+            scale = float(reg.Quantity(1.0, units).to(si).magnitude)
+    except Exception as exc:  # pragma: no cover - pint refusing an offset unit in a compound
+        raise UnitError(f"cannot use unit {text!r} ({type(exc).__name__}: {exc})") from None
+    return Unit(text.strip(), scale, dim, offset, cyclic)
+
+
+_PARSED: dict[str, list[Any]] | None = None
+
+
+def _parsed_file() -> Path:
+    base = os.environ.get("PHYSTWIN_CACHE_DIR")
+    root = Path(base) if base else Path.home() / ".cache" / "phystwin"
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        h.update(importlib.metadata.version("pint").encode())
+    return root / "units" / f"parsed_{h.hexdigest()[:16]}.json"
+
+
+def _parsed() -> dict[str, list[Any]]:
+    """Units parsed by earlier processes (empty when the file is missing or unreadable)."""
+    global _PARSED
+    if _PARSED is None:
+        try:
+            data = json.loads(_parsed_file().read_text())
+            _PARSED = data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            _PARSED = {}
+    return _PARSED
+
+
+def _remember(text: str, unit: Unit) -> None:
+    """Add a parsed unit to :func:`_parsed`; the file is written once, when the process exits."""
+    global _DIRTY
+    _parsed()[text] = [unit.scale, list(unit.dim), unit.offset, unit.cyclic]
+    if not _DIRTY:
+        _DIRTY = True
+        atexit.register(_save_parsed)
+
+
+_DIRTY = False
+
+
+def _save_parsed() -> None:
+    with contextlib.suppress(OSError):
+        path = _parsed_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # another process may have added units meanwhile: keep them
+            merged = {**json.loads(path.read_text()), **_parsed()}
+        except (OSError, ValueError):
+            merged = dict(_parsed())
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(merged))
+        os.replace(tmp, path)
 
 
 def conversion(unit: str, target: str) -> tuple[float, float]:
@@ -281,4 +443,105 @@ def same_unit(a: str, b: str) -> bool:
     return ua.dim == ub.dim and math.isclose(ua.scale, ub.scale, rel_tol=1e-12) and ua.offset == ub.offset
 
 
-__all__ = ["ATOMS", "PREFIXES", "Unit", "UnitError", "conversion", "convert", "parse_unit", "same_unit"]
+# ---------------------------------------------------------------------------------------- values
+_NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+VALUE_FORMS = 'a number (SI), a string like "5 mH" or a table like { value = 5, unit = "mH" }'
+"""The forms a value with a unit may take (a TOML table; a dict in Python)."""
+
+
+def _number(v: Any, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+        raise UnitError(f"{what}: expected a number, got {v!r}")
+    f = float(v)
+    if not math.isfinite(f):
+        raise UnitError(f"{what}: expected a finite number, got {v!r}")
+    return f
+
+
+def parse_value(v: Any) -> tuple[Any, str | None]:
+    """``(number or array, unit or None)`` of a value in one of the config forms (:data:`VALUE_FORMS`).
+
+    ``3.0`` and ``[1, 2]`` are SI (unit None); ``"5 mH"`` and ``{"value": 5, "unit": "mH"}`` carry their
+    unit, which must parse. A number without a unit, a numpy array or a sequence passes through.
+    """
+    if isinstance(v, str):
+        m = _NUMBER_UNIT.match(v)
+        if m is None:
+            raise UnitError(f"expected {VALUE_FORMS}, got {v!r}")
+        unit = m.group(2) or None
+        if unit is not None:
+            parse_unit(unit)
+        return float(m.group(1)), unit
+    if isinstance(v, Mapping):
+        unknown = sorted(set(v) - {"value", "unit"})
+        if unknown or "value" not in v:
+            what = f"unknown key(s) {unknown}" if unknown else "no 'value'"
+            raise UnitError(f'a value table has {what}; expected {{ value = ..., unit = "..." }}')
+        unit = v.get("unit")
+        if unit is not None:
+            if not isinstance(unit, str):
+                raise UnitError(f'unit must be a string like "mH", got {unit!r}')
+            parse_unit(unit)
+            unit = unit.strip()
+        inner = v["value"]
+        if isinstance(inner, list | tuple | np.ndarray):
+            return np.array([_number(x, f"value[{k}]") for k, x in enumerate(inner)], dtype=np.float64), unit
+        return _number(inner, "value"), unit
+    return v, None
+
+
+def to_unit(value: Any, unit: str | None, declared: str, what: str) -> Any:
+    """``value`` given in ``unit`` (None: already in ``declared``) expressed in ``declared``, the unit of ``what``.
+
+    Arrays convert element-wise. Raises :class:`UnitError` naming both units and both dimensions.
+    """
+    if unit is None:
+        return value
+    try:
+        target = parse_unit(declared)
+    except UnitError:
+        raise UnitError(
+            f"the unit {declared!r} of {what} is not in phystwin's unit table; give a plain number in {declared}"
+        ) from None
+    try:
+        scale, offset = conversion(unit, declared)
+    except UnitError:
+        raise UnitError(
+            f"unit {unit!r} does not convert to {declared!r}, the unit of {what} "
+            f"({parse_unit(unit).dimension()} is not {target.dimension()})"
+        ) from None
+    if isinstance(value, np.ndarray | list | tuple):
+        return np.asarray(value, dtype=np.float64) * scale + offset
+    return float(value) * scale + offset
+
+
+def value_in(v: Any, declared: str, what: str) -> Any:
+    """A value in any of the config forms (``2e-3``, ``"2 mH"``, ``{"value": 2, "unit": "mH"}``) in ``declared``.
+
+    What the Python API does with a value a config file could give: numbers are SI and pass through
+    unchanged; a unit is converted exactly as :func:`phystwin.config.resolve.to_si` does for the TOML.
+    """
+    try:
+        value, unit = parse_value(v)
+    except UnitError as exc:
+        raise UnitError(f"{what}: {exc}") from None
+    return to_unit(value, unit, declared, what)
+
+
+# ---------------------------------------------------------------------------------------- constants
+class Constant(float):
+    """A number with a unit for use in equations: ``SIGMA = Constant(5.670374419e-8, "W/(m2*K4)")``.
+
+    It *is* a float (numba compiles it as a constant, arithmetic is float arithmetic); the dimension
+    check reads its ``unit``. The unit must parse (:func:`parse_unit`) and is SI by convention.
+    """
+
+    unit: str
+
+    def __new__(cls, value: float, unit: str) -> Constant:
+        obj = super().__new__(cls, value)
+        obj.unit = unit
+        return obj
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Constant, (float(self), self.unit))

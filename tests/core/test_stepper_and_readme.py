@@ -70,7 +70,8 @@ def test_failed_live_step_keeps_the_last_good_state():
     from phystwin import Component, State, System
 
     class Blowup(Component):
-        states = (State("x", "1", 1.0),)
+        # x is a rate [1/s], so x' = x^2 [1/s2] is dimensionally consistent (the compiler checks it)
+        states = (State("x", "1/s", 1.0),)
         derivatives = {"x": lambda x: x * x}
 
     s = System("blowup")

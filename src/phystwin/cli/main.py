@@ -7,10 +7,12 @@
     phystwin estimate CONFIG.toml --data sensors.h5 [--out estimate.h5] [--no-plot]
     phystwin bench serve BENCH.toml [--transport udp|mqtt|opcua|can|modbus] [--url URL] [--out bench.h5]
     phystwin run TWIN.toml --feed udp://127.0.0.1:5005 [--out run.h5] [--mode closed_loop] [--png-dir DIR]
-    phystwin plot run.h5 [--out-dir DIR] [--follow]
+    phystwin plot RECORD.h5 [--out-dir DIR] [--follow]
+    phystwin export RECORD.h5 --to csv|netcdf|parquet [--out PATH] [--stream NAME]
     phystwin demo [--out-dir out/demo] [--duration 15min] [--rate-factor 5]
-    phystwin twins
+    phystwin twins [--config CONFIG.toml]
     phystwin template dc_motor [--out my_motor.toml]
+    phystwin template my_pumps.centrifugal:build | --file pump_twin.py [--function build]
     phystwin --version
 
 Errors in the user's input (config, integration failure, unwritable output) print one message and
@@ -148,10 +150,12 @@ def _summary(traj: Any, spec: Any, wall: float, label: str) -> tuple[Table, Tabl
 
 def _provenance(config: Any, spec: Any, model: Any) -> dict[str, Any]:
     from phystwin.config.resolve import fmu_provenance
+    from phystwin.config.twin import twin_provenance, twin_spec
 
     return {
         "twin_type": spec.twin_type,
         "twin_name": spec.label,
+        "twin": twin_provenance(twin_spec(config)),
         "config_path": str(Path(config.source).resolve()) if config.source != "<string>" else "<string>",
         "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
         "duration_s": spec.duration,
@@ -182,7 +186,7 @@ def _run_simulation(
     if solver is not None and solver not in SOLVERS:
         raise CliError(f"--solver: expected one of {', '.join(SOLVERS)}, got {solver!r}")
     config = read_config(config_path)
-    with _status(f"building and compiling twin {config.twin.type!r} ..."):
+    with _status(f"building and compiling twin {config.twin.reference!r} ..."):
         model = load_model(config)
     spec = resolve(config, model, duration=t_end, solver=solver)
     out_path = out if out is not None else Path(config_path.stem + ".h5")
@@ -363,9 +367,16 @@ def run_twin(
 
 @app.command()
 def plot(
-    record: Annotated[Path, typer.Argument(help="A run or bench record.", show_default=False, metavar="RUN.h5")],
-    out_dir: Annotated[Path | None, typer.Option(help="Folder of the figures.")] = None,
-    follow: Annotated[bool, typer.Option("--follow", help="Refresh while the file grows.")] = False,
+    record: Annotated[
+        Path,
+        typer.Argument(
+            help="Any phystwin record (simulate, generate, estimate, bench, run).",
+            show_default=False,
+            metavar="RECORD.h5",
+        ),
+    ],
+    out_dir: Annotated[Path | None, typer.Option(help="Folder of the figures (default: beside the record).")] = None,
+    follow: Annotated[bool, typer.Option("--follow", help="Refresh while the file grows (live records).")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between refreshes with --follow.")] = 2.0,
 ) -> None:
     """Write the figures of a record: signals, estimates with +-3 sigma, innovations, NIS, health, timing."""
@@ -374,6 +385,31 @@ def plot(
     if not record.exists():
         _fail(f"no such record: {record}")
     _guarded(run_plot, record, out_dir, follow, interval)
+
+
+@app.command("export")
+def export(
+    record: Annotated[Path, typer.Argument(help="Any phystwin record.", show_default=False, metavar="RECORD.h5")],
+    to: Annotated[str, typer.Option("--to", help="csv | netcdf | parquet.", show_default=False)],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="File to write (a folder for csv/parquet of several streams; default: beside the record).",
+        ),
+    ] = None,
+    stream: Annotated[str | None, typer.Option(help="Export this stream only (e.g. simulation, estimate).")] = None,
+) -> None:
+    """Export a record: CSV (units in the header), netCDF (units attributes) or Parquet (units in the schema)."""
+    from phystwin.cli.records import run_export
+    from phystwin.records.export import FORMATS
+
+    if to not in FORMATS:
+        _fail(f"--to must be one of {', '.join(FORMATS)}, got {to!r}")
+    if not record.exists():
+        _fail(f"no such record: {record}")
+    _guarded(run_export, record, to, out, stream)
 
 
 @app.command()
@@ -395,51 +431,52 @@ def _fail(message: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------- twins, template
-def _registered() -> dict[str, Any]:
-    from phystwin.physics import twins
-
-    twins._load_builtin()
-    return dict(sorted(twins.TWINS.items()))
-
-
 @app.command("twins")
-def list_twins() -> None:
-    """List the registered twins with their inputs and outputs."""
-    con = _stdout()
-    for name, spec in _registered().items():
-        con.print(Text.assemble((name, "bold"), f": {spec.description}"))
-        try:
-            lay = spec.build().compile().layout
-        except Exception as exc:
-            con.print(f"  (cannot build: {exc})")
-            continue
-        for what, sigs in (("inputs", lay.inputs), ("outputs", lay.outputs)):
-            con.print(f"  {what}:")
-            for s in sigs:
-                default = "" if what == "outputs" or not math.isfinite(float(s.default)) else f" = {s.default:g}"
-                desc = f"  {s.description}" if s.description else ""
-                con.print(f"    {s.name} [{s.unit}]{default}{desc}")
-        con.print(f"  {lay.nx} states, {len(lay.parameters)} parameters (phystwin template {name} lists them)")
+def list_twins(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Also list the twin this config names (a module or file twin).",
+            metavar="CONFIG.toml",
+        ),
+    ] = None,
+) -> None:
+    """List the twins (built-in, registered, entry points, a config's own) with their kind, inputs and outputs."""
+    from phystwin.cli.twins import print_twins, twin_entries
+
+    try:
+        entries = twin_entries(config)
+    except PhystwinError as exc:
+        _fail(str(exc))
+    print_twins(_stdout(), entries)
 
 
 @app.command()
 def template(
     twin_type: Annotated[
-        str, typer.Argument(help="A registered twin (see 'phystwin twins').", show_default=False, metavar="TYPE")
-    ],
+        str | None,
+        typer.Argument(
+            help="A twin (see 'phystwin twins') or 'package.module:function'.", show_default=False, metavar="[TYPE]"
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="A Python file whose function builds the twin (instead of TYPE).")
+    ] = None,
+    function: Annotated[
+        str | None, typer.Option("--function", help="The function in --file that returns the System (default: build).")
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: print to stdout).")] = None,
     duration: Annotated[float, typer.Option(help="Duration to put in the config, in seconds.")] = 10.0,
 ) -> None:
     """Print (or write) a complete config for a twin with every default and unit spelled out."""
-    from phystwin.config.schema import suggest
-    from phystwin.config.template import config_template
+    from phystwin.cli.twins import template_text
 
-    registered = _registered()
-    if twin_type not in registered:
-        hint = suggest(twin_type, list(registered))
-        _fail(f"unknown twin type {twin_type!r}{hint} (registered: {', '.join(registered) or 'none'})")
-    spec = registered[twin_type]
-    text = config_template(spec.build().compile(), twin_type, description=spec.description, duration=duration)
+    try:
+        text = template_text(twin_type, file, function, out, duration)
+    except PhystwinError as exc:
+        _fail(str(exc))
     if out is None:
         typer.echo(text, nl=False)
         return

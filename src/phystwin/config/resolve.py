@@ -26,16 +26,13 @@ from phystwin.config.schema import (
     key_path,
     suggest,
 )
-from phystwin.core.inputs import InputSignal
+from phystwin.core.inputs import MAX_TABLE_POINTS, InputSignal
 from phystwin.core.model import Model, Signal, is_internal_parameter
 from phystwin.core.options import RK4, DormandPrince, Rodas, Solver
 from phystwin.core.simulation import simulate
 from phystwin.core.trajectory import Trajectory
 from phystwin.physics.component import ModelDefinitionError
-from phystwin.units import UnitError, conversion, parse_unit
-
-MAX_TABLE_POINTS = 1_000_000
-"""Largest input table a periodic input may expand to (a guard against a tiny period)."""
+from phystwin.units import to_unit
 
 SOLVERS = ("rodas", "dopri5", "rk4")
 """Solver names accepted in ``[simulation] solver`` and by the CLI."""
@@ -73,25 +70,11 @@ class RunSpec:
 
 # ---------------------------------------------------------------------------------------- helpers
 def to_si(q: Quantity, declared: str, what: str) -> float | np.ndarray:
-    """The value of ``q`` in the ``declared`` unit of ``what``; ``ValueError`` naming both units otherwise."""
+    """The value of ``q`` in the ``declared`` unit of ``what``; ``ValueError`` naming both units otherwise
+    (:func:`phystwin.units.to_unit`: the Python API converts with the same function and messages)."""
     if q.unit is None:
         return np.asarray(q.value, dtype=np.float64) if isinstance(q.value, tuple) else q.value
-    try:
-        target = parse_unit(declared)
-    except UnitError:
-        raise ValueError(
-            f"the unit {declared!r} of {what} is not in phystwin's unit table; give a plain number in {declared}"
-        ) from None
-    try:
-        scale, offset = conversion(q.unit, declared)
-    except UnitError:
-        raise ValueError(
-            f"unit {q.unit!r} does not convert to {declared!r}, the unit of {what} "
-            f"({parse_unit(q.unit).dimension()} is not {target.dimension()})"
-        ) from None
-    if isinstance(q.value, tuple):
-        return np.asarray(q.value, dtype=np.float64) * scale + offset
-    return q.value * scale + offset
+    return to_unit(q.value, q.unit, declared, what)  # type: ignore[no-any-return]
 
 
 def _bounds(spec: Signal) -> str:
@@ -136,7 +119,8 @@ class _Checker:
         names = [s.name for s in self.groups[section]]
         hint = hint or suggest(name, names)
         listing = "" if hint else f"; the model's {_WHAT[section]}s are: {', '.join(names) or '(none)'}"
-        self.add((section, name), f"unknown {_WHAT[section]} of twin {self.config.twin.type!r}{hint}{listing}")
+        twin = self.config.twin.reference
+        self.add((section, name), f"unknown {_WHAT[section]} of twin {twin!r}{hint}{listing}")
         return None
 
     # ------------------------------------------------------------------ sections
@@ -232,17 +216,10 @@ def _input_value(name: str, sig: Signal, given: Quantity | InputTable, t_end: fl
 def expand_period(
     table: InputTable, times: np.ndarray, values: np.ndarray, t_end: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The table repeated every ``table.period`` seconds until ``t_end`` (unchanged if not periodic)."""
-    if table.period is None or times[0] + table.period > t_end:
-        return times, values
-    n_rep = math.floor((t_end - times[0]) / table.period) + 1
-    if n_rep * times.size > MAX_TABLE_POINTS:
-        raise ValueError(
-            f"period {table.period:g} s repeats the table {n_rep} times over {t_end:g} s "
-            f"({n_rep * times.size} points, more than {MAX_TABLE_POINTS})"
-        )
-    shifts = table.period * np.arange(n_rep)
-    return (times[None, :] + shifts[:, None]).reshape(-1), np.tile(values, n_rep)
+    """The table repeated every ``table.period`` seconds until ``t_end`` (unchanged if not periodic);
+    :meth:`phystwin.core.inputs.InputSignal.repeated`, which the Python API uses too."""
+    sig = InputSignal(times, values, table.kind, period=table.period).repeated(t_end)
+    return sig.times, sig.values
 
 
 def make_solver(sim: SimulationSection, name: str, problems: Problems) -> Solver:
@@ -289,7 +266,7 @@ def resolve(
     if chk.problems or t_end is None:
         raise ConfigError(chk.problems, config.source)
     return RunSpec(
-        twin_type=config.twin.type,
+        twin_type=config.twin.reference,
         label=config.label,
         duration=float(t_end),
         solver=solver_obj,
@@ -302,21 +279,14 @@ def resolve(
 
 
 def load_model(config: TwinConfig, estimated_parameters: Sequence[str] = ()) -> Model:
-    """Build and compile the twin ``config`` names; :class:`ConfigError` at ``twin.type`` if it is unknown.
+    """Build and compile the twin ``config`` names (see :mod:`phystwin.config.twin`).
 
-    ``estimated_parameters`` become random-walk states (joint estimation, see :func:`compile_system`)."""
-    from phystwin.physics.twins import TWINS, get_twin
+    ``estimated_parameters`` become random-walk states (joint estimation, see :func:`compile_system`).
+    A twin that cannot be found, loaded, built or compiled is a :class:`ConfigError` at the key it came
+    from (``twin.type``, ``twin.file``, ``twin.function``, ``components``, ``estimation.parameters``)."""
+    from phystwin.config.twin import build_system, twin_key
 
-    try:
-        spec = get_twin(config.twin.type)
-    except KeyError:
-        known = sorted(TWINS)
-        hint = suggest(config.twin.type, known)
-        raise ConfigError(
-            [("twin.type", f"unknown twin type {config.twin.type!r}{hint} (registered: {', '.join(known) or 'none'})")],
-            config.source,
-        ) from None
-    system = spec.build()
+    spec, system = build_system(config)
     fmus: list[dict[str, Any]] = []
     if config.components:
         from phystwin.config.components import add_components
@@ -325,12 +295,23 @@ def load_model(config: TwinConfig, estimated_parameters: Sequence[str] = ()) -> 
     try:
         model = system.compile(estimated_parameters=estimated_parameters)
     except ModelDefinitionError as exc:
-        where = "components" if config.components else "estimation.parameters"
-        raise ConfigError([(where, str(exc))], config.source) from None
+        if config.components:
+            where = "components"
+        elif any(repr(name) in str(exc) for name in estimated_parameters):
+            where = "estimation.parameters"
+        else:
+            where = twin_key(config, "function")  # the System the twin's function built
+        raise ConfigError([(where, _compile_message(spec, exc))], config.source) from None
     if fmus:
         instances = tuple(c.fmu for c in system.children.values() if hasattr(c, "fmu"))
         model = dataclasses.replace(model, fmus=tuple(fmus), fmu_instances=instances)
     return model
+
+
+def _compile_message(spec: Any, exc: Exception) -> str:
+    if spec.kind in ("built-in", "registered"):
+        return str(exc)
+    return f"the System built by {spec.origin} does not compile: {exc}"
 
 
 def fmu_failure(model: Model, t: float | None = None) -> str | None:

@@ -1,10 +1,12 @@
 """Twin configuration files (TOML): the schema and its structural validation.
 
-A config names a registered twin, overrides parameters and start values (in any unit that converts
+A config names a twin, overrides parameters and start values (in any unit that converts
 to the one the model declares), gives the input signals and the simulation settings::
 
     [twin]
-    type = "dc_motor"                 # a registered twin (``phystwin twins`` lists them)
+    type = "dc_motor"                 # a twin (``phystwin twins`` lists them) or "package.module:function"
+    # file = "pump.py"                # or: a Python file beside the config ...
+    # function = "build"              # ... and its function returning the System (default: build)
     name = "motor_A"                  # optional label (plot titles, records)
 
     [parameters]                      # full parameter names of the compiled model
@@ -223,10 +225,62 @@ class _Section(BaseModel):
 
 
 class TwinSection(_Section):
-    """``[twin]``: which registered twin, and an optional label."""
+    """``[twin]``: which twin, and an optional label.
 
-    type: str
+    Either ``type``: a built-in or registered twin (``"dc_motor"``), an installed package's entry point
+    (group ``phystwin.twins``) or a ``"package.module:function"`` reference; or ``file``: a Python file
+    (relative to the config file's folder) whose ``function`` (default ``build``) returns the System.
+    """
+
+    file: str | None = None
+    type: str | None = Field(None, validate_default=True)
+    function: str | None = Field(None, validate_default=True)
     name: str | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _type_or_file(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if "file" not in info.data:  # file itself is invalid: reported there
+            return v
+        if v is None and info.data["file"] is None:
+            raise PydanticCustomError(
+                "missing",
+                'required key is missing: give type (a twin name or "package.module:function") or file (a Python file)',
+            )
+        if v is not None and info.data["file"] is not None:
+            raise PydanticCustomError(
+                "twin", 'give either type or file, not both (with file, name the function with function = "...")'
+            )
+        if v is not None and not v.strip():
+            raise PydanticCustomError("twin", "expected a twin name, got an empty string")
+        return v
+
+    @field_validator("file")
+    @classmethod
+    def _python_file(cls, v: str | None) -> str | None:
+        if v is not None and not v.endswith(".py"):
+            raise PydanticCustomError("twin", "expected a Python file ending in .py, got {v}", {"v": show(v)})
+        return v
+
+    @field_validator("function")
+    @classmethod
+    def _function_of_file(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None or "file" not in info.data:
+            return v
+        if info.data["file"] is None:
+            raise PydanticCustomError(
+                "twin", 'function goes with file; with type, write type = "package.module:{v}"', {"v": v}
+            )
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", v):
+            raise PydanticCustomError("twin", "expected a Python function name, got {v}", {"v": show(v)})
+        return v
+
+    @property
+    def reference(self) -> str:
+        """How the twin is named, for messages and records: ``type``, or ``"<file>:<function>"``."""
+        if self.file is not None:
+            return f"{self.file}:{self.function or 'build'}"
+        return self.type or ""
 
 
 class SimulationSection(_Section):
@@ -377,7 +431,7 @@ class ComponentSection(_Section):
     @classmethod
     def _sha256_hex(cls, v: str | None) -> str | None:
         if v is not None and not _SHA256.match(v.lower()):
-            raise PydanticCustomError("sha256", "expected 64 hexadecimal digits, got {v!r}", {"v": v})
+            raise PydanticCustomError("sha256", "expected 64 hexadecimal digits, got {v}", {"v": show(v)})
         return None if v is None else v.lower()
 
 
@@ -453,7 +507,7 @@ class TwinConfig(_Section):
     @property
     def label(self) -> str:
         """The twin's name for titles and records: ``[twin] name``, else its type."""
-        return self.twin.name or self.twin.type
+        return self.twin.name or self.twin.reference
 
 
 def _flatten(section: str, table: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from phystwin.errors import PhystwinError
+from phystwin.units import parse_value, value_in
+
 INTERNAL_PARAMETERS = frozenset({"fmu_handle"})
 """Parameter names (the last part of the full name) that carry process-specific data rather than
 physics, e.g. the FMU function addresses of :mod:`phystwin.fmu.me`: configs cannot set them and records
@@ -24,6 +27,29 @@ do not store them."""
 def is_internal_parameter(name: str) -> bool:
     """True for a parameter such as ``coupling.fmu_handle`` (see :data:`INTERNAL_PARAMETERS`)."""
     return name.rsplit(".", 1)[-1] in INTERNAL_PARAMETERS
+
+
+BOUND_TOLERANCE = 1e-9
+"""Relative slack of state bounds: a state has left its range ``[lower, upper]`` once it is beyond a
+bound by more than ``BOUND_TOLERANCE * max(1, |bound|)`` (rounding, not physics)."""
+
+
+def out_of_bounds(spec: Any, arr: np.ndarray, given: Any = None) -> str:
+    """``expected a value > 0 H, got -0.002 H (given as -2.0 mH)``: the message of a value outside
+    ``spec``'s bounds (a :class:`Signal`, or anything with ``unit``, ``lower``, ``upper``, ``strict``),
+    the same for a config file and the Python API; ``given`` is the value as the user wrote it."""
+    parts = []
+    if spec.lower > -math.inf:
+        parts.append(f"{'>' if spec.strict else '>='} {spec.lower:g}")
+    if spec.upper < math.inf:
+        parts.append(f"<= {spec.upper:g}")
+    unit = "" if spec.unit in ("", "1") else f" {spec.unit}"
+    shown = f"{arr[0]:g}" if arr.size == 1 else np.array2string(arr, precision=6)
+    value, given_unit = parse_value(given) if isinstance(given, str | Mapping) else (None, None)
+    note = ""
+    if given_unit is not None:
+        note = f" (given as {value.tolist() if isinstance(value, np.ndarray) else value} {given_unit})"
+    return f"expected a value {' and '.join(parts)}{unit}, got {shown}{unit}{note}"
 
 
 @dataclass(frozen=True)
@@ -40,6 +66,50 @@ class Signal:
     size: int = 1
 
 
+class StateRangeError(PhystwinError, ValueError):
+    """A state value (an initial value, a state handed to a stepper) lies outside its declared range."""
+
+
+@dataclass(frozen=True)
+class StateBound:
+    """A finite bound of a state, enforced during integration (status ``STATE_BOUND``).
+
+    Attributes
+    ----------
+    index : int
+        Position of the state in the layout.
+    side : str
+        ``"lower"`` or ``"upper"``.
+    value : float
+        The declared bound, in the state's SI unit.
+    """
+
+    index: int
+    side: str
+    value: float
+
+    @property
+    def slack(self) -> float:
+        """How far the state may pass the bound before it counts as out of range (see :data:`BOUND_TOLERANCE`)."""
+        return BOUND_TOLERANCE * max(1.0, abs(self.value))
+
+    @property
+    def limit(self) -> float:
+        """The value at which the state has left its range: the bound widened by :attr:`slack`."""
+        return self.value - self.slack if self.side == "lower" else self.value + self.slack
+
+
+def state_bounds(states: tuple[Signal, ...]) -> tuple[StateBound, ...]:
+    """The finite bounds of ``states``, in state order (lower before upper)."""
+    out = []
+    for i, s in enumerate(states):
+        if math.isfinite(s.lower):
+            out.append(StateBound(i, "lower", float(s.lower)))
+        if math.isfinite(s.upper):
+            out.append(StateBound(i, "upper", float(s.upper)))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Layout:
     """Names, units and positions of states, parameters, inputs and outputs."""
@@ -50,12 +120,45 @@ class Layout:
     outputs: tuple[Signal, ...]
     events: tuple[tuple[str, int], ...] = ()
     _param_slices: dict[str, slice] = field(default_factory=dict, compare=False, repr=False)
+    _bounds: tuple[StateBound, ...] = field(default=(), init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         pos = 0
         for p in self.parameters:
             self._param_slices[p.name] = slice(pos, pos + p.size)
             pos += p.size
+        object.__setattr__(self, "_bounds", state_bounds(self.states))
+
+    @property
+    def bounds(self) -> tuple[StateBound, ...]:
+        """The finite state bounds. A compiled System checks each as an extra event indicator after
+        the model's own events (see :meth:`event_directions`)."""
+        return self._bounds
+
+    def event_directions(self) -> np.ndarray:
+        """Directions of every event indicator the solvers watch: the model's events, then one per
+        state bound (falling: the distance to the bound reaching zero)."""
+        return np.array([d for _, d in self.events] + [-1] * len(self._bounds), dtype=np.int64)
+
+    def event_name(self, k: int) -> str:
+        """Name of event indicator ``k`` (a model event, or ``"<state> above its upper bound 1"``)."""
+        if k < len(self.events):
+            return self.events[k][0]
+        b = self._bounds[k - len(self.events)]
+        where = "above its upper" if b.side == "upper" else "below its lower"
+        return f"{self.states[b.index].name} {where} bound {b.value:g}"
+
+    def bound_violations(self, x: np.ndarray) -> list[str]:
+        """Descriptions of the bounds the state vector ``x`` is outside of (empty if inside)."""
+        out = []
+        for b in self._bounds:
+            v = float(x[b.index])
+            if (v <= b.limit) if b.side == "lower" else (v >= b.limit):
+                s = self.states[b.index]
+                out.append(
+                    f"state {s.name} = {v:.9g} {s.unit} is outside its declared range [{s.lower:g}, {s.upper:g}]"
+                )
+        return out
 
     @property
     def nx(self) -> int:
@@ -114,11 +217,12 @@ class Model:
     kernels : module
         The compiled functions ``rhs(t, x, u, p, dx)``, ``jac(t, x, u, p, J)``,
         ``out(t, x, u, p, y)``, ``ev(t, x, u, p, g)``, ``act(t, x, u, p, k)``; each returns an int
-        status. The solvers in :mod:`phystwin.core.solvers` take them as arguments.
+        status. The solvers in :mod:`phystwin.core.solvers` take them as arguments. A compiled
+        System also has ``jac_p(t, x, u, p, Jp)``: ``Jp[i, k] = df_i/dp_k`` (nx by the length of ``p``).
     structure_hash : str
         Identifies the compiled structure (the on-disk cache key).
     jacobian_kind : str
-        ``"analytic"`` or ``"finite-difference"``.
+        ``"analytic"``, ``"analytic (N relation(s) by finite differences)"`` or ``"finite-difference"``.
     source_path : str
         The generated module (readable; one line per relation with the variable it computes).
     n_equations : int
@@ -128,6 +232,15 @@ class Model:
         when only held inputs vary in time.
     estimated_parameters : tuple of str
         Parameters appended as random-walk states for joint estimation (the last states, in order).
+    derivative_notes : tuple of str
+        Where the Jacobians are not analytic or not checked: one line per equation differentiated by
+        finite differences (component, equation, why it could not be traced), per table parameter
+        of ``jac_p``, and what the compile-time check could not evaluate. Empty: every entry is
+        analytic and was checked against finite differences.
+    unit_notes : tuple of str
+        Equations the compile-time dimension check could not evaluate (component, equation, why: a
+        table look-up, an FMU call, a function the check does not know). Every other equation was
+        checked (see :mod:`phystwin.physics.dimensions`).
     fmus : tuple of mappings
         Provenance of each FMU compiled into the model (component, file, SHA-256, FMI version, model
         name, GUID).
@@ -145,6 +258,8 @@ class Model:
     n_equations: int = 0
     uses_time: bool = True
     estimated_parameters: tuple[str, ...] = ()
+    derivative_notes: tuple[str, ...] = ()
+    unit_notes: tuple[str, ...] = ()
     fmus: tuple[Mapping[str, Any], ...] = ()
     fmu_instances: tuple[Any, ...] = field(default=(), compare=False, repr=False)
     _functions: Any = field(default=None, init=False, compare=False, repr=False)
@@ -176,35 +291,47 @@ class Model:
         return p
 
     def parameters(self, values: Mapping[str, Any] | None = None) -> np.ndarray:
-        """Parameter vector with ``values`` (by full name, SI units) over the defaults, validated."""
+        """Parameter vector with ``values`` (by full name) over the defaults, validated.
+
+        A value is SI (a number, a vector) or says its unit as in a config file (``"2 mH"``,
+        ``{"value": [1, 2], "unit": "V"}``); it is converted to the parameter's unit, and refused (with
+        the message a config file gets) when the unit is of another kind or the value out of bounds.
+        """
         p = self.default_parameters()
         for name, value in (values or {}).items():
             sl = self.layout.param_slice(name)
             spec = self.layout.parameters[[s.name for s in self.layout.parameters].index(name)]
-            arr = np.asarray(value, dtype=np.float64).reshape(-1)
+            arr = np.asarray(value_in(value, spec.unit, f"parameter {name!r}"), dtype=np.float64).reshape(-1)
             if arr.size != spec.size:
                 raise ValueError(f"parameter {name!r}: expected {spec.size} value(s), got {arr.size}")
             if not np.all(np.isfinite(arr)):
                 raise ValueError(f"parameter {name!r} [{spec.unit}]: expected finite values, got {value!r}")
             low_ok = np.all(arr > spec.lower) if spec.strict else np.all(arr >= spec.lower)
             if not low_ok or not np.all(arr <= spec.upper):
-                op = ">" if spec.strict else ">="
-                raise ValueError(
-                    f"parameter {name!r} [{spec.unit}]: expected values {op} {spec.lower:g} "
-                    f"and <= {spec.upper:g}, got {value!r}"
-                )
+                raise ValueError(f"parameter {name!r}: {out_of_bounds(spec, arr, value)}")
             p[sl] = arr
         return p
 
     def initial_state(self, values: Mapping[str, float] | None = None) -> np.ndarray:
-        """State vector with the declared start values, overridden by ``values`` (by name)."""
+        """State vector with the declared start values, overridden by ``values`` (by name).
+
+        Refuses a non-finite value and a value outside the state's declared range.
+        """
         x = np.array([float(s.default) for s in self.layout.states])  # type: ignore[arg-type]
         for name, value in (values or {}).items():
-            v = float(value)
+            unit = self.layout.states[self.layout.state_index(name)].unit
+            v = float(value_in(value, unit, f"state {name!r}"))
             if not math.isfinite(v):
                 raise ValueError(f"initial value of state {name!r} must be finite, got {value!r}")
             x[self.layout.state_index(name)] = v
+        self.check_state(x, "initial value")
         return x
+
+    def check_state(self, x: np.ndarray, what: str = "state") -> None:
+        """Raise :class:`StateRangeError` if ``x`` lies outside a declared state range (see :attr:`Layout.bounds`)."""
+        bad = self.layout.bound_violations(x)
+        if bad:
+            raise StateRangeError(f"{what}: " + "; ".join(bad))
 
     def input_vector(self, u: Any = None) -> np.ndarray:
         """Input vector from a vector, a name -> value mapping, or None (every input's default).
@@ -222,7 +349,8 @@ class Model:
             uv = np.empty(lay.nu)
             for k, s in enumerate(lay.inputs):
                 if s.name in values:
-                    uv[k] = float(values[s.name])
+                    v = values[s.name]
+                    uv[k] = v if isinstance(v, float | int) else float(value_in(v, s.unit, f"input {s.name!r}"))
                 elif isinstance(s.default, float) and not math.isnan(s.default):
                     uv[k] = s.default
                 else:
@@ -260,5 +388,8 @@ class Model:
         lay = self.layout
         return (
             f"Model({self.name!r}: {lay.nx} states, {lay.np} parameters, {lay.nu} inputs, "
-            f"{lay.ny} outputs, {len(lay.events)} events, jacobian={self.jacobian_kind})"
+            f"{lay.ny} outputs, {len(lay.events)} events, jacobian={self.jacobian_kind}"
+            + (f"; derivative notes: {'; '.join(self.derivative_notes)}" if self.derivative_notes else "")
+            + (f"; unit notes: {'; '.join(self.unit_notes)}" if self.unit_notes else "")
+            + ")"
         )

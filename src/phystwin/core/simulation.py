@@ -14,9 +14,9 @@ import numpy as np
 
 from phystwin.core import solvers
 from phystwin.core.inputs import InputSignal, PreparedInputs, prepare_inputs
-from phystwin.core.model import Model
+from phystwin.core.model import Layout, Model
 from phystwin.core.options import RK4, DormandPrince, Solver
-from phystwin.core.status import OK, IntegrationError
+from phystwin.core.status import OK, STATE_BOUND, IntegrationError
 from phystwin.core.trajectory import Trajectory
 
 _STAT_NAMES = ("t_reached", "n_accepted", "n_rejected", "n_rhs", "n_jac", "n_events", "n_saved", "n_lu")
@@ -38,6 +38,21 @@ def _save_times(t0: float, t1: float, save: Any) -> np.ndarray:
     return ts
 
 
+def _bound_detail(lay: Layout, status: int, ev_k: np.ndarray, n_ev: int) -> str:
+    """Which bound a run stopped at (status ``STATE_BOUND``): the last event logged is its indicator,
+    or the model event whose reset put a state out of range."""
+    if status != STATE_BOUND or n_ev < 1:
+        return ""
+    k = int(ev_k[n_ev - 1])
+    if k < len(lay.events):
+        return f"the reset of event {lay.events[k][0]!r} put a state outside its declared range"
+    b = lay.bounds[k - len(lay.events)]
+    s = lay.states[b.index]
+    return (
+        f"state {s.name} [{s.unit}] passed its {b.side} bound {b.value:g} (declared range [{s.lower:g}, {s.upper:g}])"
+    )
+
+
 def simulate(
     model: Model,
     t_span: tuple[float, float],
@@ -53,7 +68,8 @@ def simulate(
 
     Parameters
     ----------
-    inputs : mapping name -> constant, :class:`InputSignal` or ``(times, values)`` (held), or
+    inputs : mapping name -> constant (SI, or with its unit: ``"12 V"``), :class:`InputSignal` (periodic
+        tables repeat until ``t_span[1]``) or ``(times, values)`` (held), or
         :class:`~phystwin.core.inputs.PreparedInputs` from :func:`~phystwin.core.inputs.prepare_inputs`
     params : mapping full parameter name -> value (SI), over the defaults
     x0 : mapping state name -> start value, or a full state vector
@@ -61,6 +77,10 @@ def simulate(
     save : None (501 points), a save interval [s], or an array of save times
     raise_on_failure : raise :class:`IntegrationError` (with the partial result) on failure;
         otherwise return the partial trajectory with a non-zero ``status``.
+
+    A state passing one of its declared bounds (``State(lower=, upper=)``) stops the run at the
+    located crossing with status ``STATE_BOUND``, naming the state and the bound; an initial state
+    outside its range is refused (:class:`~phystwin.core.model.StateRangeError`).
     """
     t0, t1 = float(t_span[0]), float(t_span[1])
     if not (np.isfinite(t0) and np.isfinite(t1)) or t1 <= t0:
@@ -72,6 +92,8 @@ def simulate(
         x_init = np.array(x0, dtype=np.float64).reshape(-1)
         if x_init.size != lay.nx or not np.all(np.isfinite(x_init)):
             raise ValueError(f"x0 must be {lay.nx} finite values, got {x0!r}")
+        if lay.bounds:
+            model.check_state(x_init, "x0")
     else:
         x_init = model.initial_state(x0)
     if isinstance(inputs, PreparedInputs):
@@ -79,12 +101,12 @@ def simulate(
             raise ValueError(f"these prepared inputs belong to another model than {model.name!r}")
         prepared = inputs
     else:
-        prepared = prepare_inputs(model, inputs)
+        prepared = prepare_inputs(model, inputs, t1)
     tab_t, tab_v, tab_kind = prepared.tab_t, prepared.tab_v, prepared.tab_kind
     ts = _save_times(t0, t1, save)
     X = np.full((ts.size, lay.nx), np.nan)
     Y = np.full((ts.size, lay.ny), np.nan)
-    ev_dir = np.array([d for _, d in lay.events], dtype=np.int64)
+    ev_dir = lay.event_directions()
     opts = solver.opts()
     if not model.uses_time and not np.any(tab_kind):
         # only held inputs vary in time: Rodas may skip its df/dt evaluation
@@ -106,6 +128,7 @@ def simulate(
     st.update(wall_time=wall, solver=type(solver).__name__)
     tsv = ts[:n_saved]
     U = prepared.at(tsv)
+    detail = _bound_detail(lay, status, ev_k, n_ev)
     traj = Trajectory(
         t=tsv,
         x=X[:n_saved],
@@ -115,10 +138,12 @@ def simulate(
         status=status,
         stats=st,
         event_times=ev_t[:n_ev].copy(),
-        event_names=tuple(lay.events[k][0] for k in ev_k[:n_ev]),
+        event_names=tuple(lay.event_name(int(k)) for k in ev_k[:n_ev]),
+        detail=detail,
     )
     if status != OK and raise_on_failure:
-        raise IntegrationError(status, stats[0], f"model {model.name!r}, solver {type(solver).__name__}", traj)
+        where = f"model {model.name!r}, solver {type(solver).__name__}"
+        raise IntegrationError(status, stats[0], f"{detail}; {where}" if detail else where, traj)
     return traj
 
 
@@ -137,16 +162,20 @@ def integrate_held(
     Y = np.full((ts.size, lay.ny), np.nan)
     cap = int(solver.opts()[5]) + 1
     stats = np.zeros(8)
+    ev_k = np.zeros(cap, dtype=np.int64)
     rhs, jac, out, ev, act = model.functions()
     fn = getattr(solvers, f"{solver.kernel}_integrate")
     status = int(
         fn(rhs, jac, out, ev, act, float(times[0]), float(t_end), np.array(x0, dtype=np.float64), p,
            np.ascontiguousarray(times, dtype=np.float64), np.ascontiguousarray(U, dtype=np.float64),
-           np.zeros(lay.nu, dtype=np.int64), ts, np.array([d for _, d in lay.events], dtype=np.int64),
-           solver.opts(), X, Y, np.zeros(cap), np.zeros(cap, dtype=np.int64), stats)
+           np.zeros(lay.nu, dtype=np.int64), ts, lay.event_directions(),
+           solver.opts(), X, Y, np.zeros(cap), ev_k, stats)
     )  # fmt: skip
     if status != OK:
-        raise IntegrationError(status, stats[0], f"live plant {model.name!r}")
+        detail = _bound_detail(lay, status, ev_k, min(int(stats[5]), cap))
+        raise IntegrationError(
+            status, stats[0], f"{detail}; live plant {model.name!r}" if detail else f"live plant {model.name!r}"
+        )
     return X, Y
 
 
@@ -156,6 +185,10 @@ class Stepper:
 
     With :class:`RK4` the result is bit-for-bit deterministic (same ``dt`` and ``u`` sequence, same
     bits); adaptive solvers carry their step-size suggestion from call to call.
+
+    Declared state bounds are checked at the end of every step (the live kernels locate no events):
+    a step that ends outside a state's range raises :class:`IntegrationError` with status
+    ``STATE_BOUND`` and keeps the state it started from.
     """
 
     def __init__(
@@ -171,6 +204,9 @@ class Stepper:
         self.solver = solver or DormandPrince()
         self.t = float(t0)
         self.x = np.array(x0, dtype=np.float64).reshape(-1) if isinstance(x0, np.ndarray) else model.initial_state(x0)
+        self._bounded = bool(model.layout.bounds)
+        if self._bounded:
+            model.check_state(self.x, "x0")
         self.p = model.parameters(params)
         self._opts = self.solver.opts()
         self._work = np.zeros(4)
@@ -204,6 +240,16 @@ class Stepper:
             raise IntegrationError(
                 status, self._stats[0] if self._stats[0] else self.t, f"live step of {self.model.name!r}; state kept"
             )
+        if self._bounded:
+            bad = self.model.layout.bound_violations(self.x)
+            if bad:
+                self.x[:] = x_before
+                raise IntegrationError(
+                    STATE_BOUND,
+                    self.t,
+                    f"{'; '.join(bad)} at the end of the step to t = {self.t + float(dt):.9g} s; "
+                    f"live step of {self.model.name!r}; state kept",
+                )
         self.t += float(dt)
         return self.x
 

@@ -95,12 +95,12 @@ from phystwin.fmu._me_kernels import (
     fmu_eval,
 )
 from phystwin.fmu.archive import safe_extract
-from phystwin.fmu.description import FMUDescription, FMUVariable, read_description
+from phystwin.fmu.description import FMUDescription, FMUUnit, FMUVariable, _si, read_description
 from phystwin.fmu.errors import FMUError, check_status
 from phystwin.fmu.fmu_logging import instantiate_quietly
 from phystwin.fmu.native import function_address
 from phystwin.physics.component import Component, Event, Parameter, Relation, State, Variable
-from phystwin.units import parse_unit
+from phystwin.units import UnitError, dimension_text, parse_unit
 
 __all__ = ["HANDLE_SLOTS", "NO_TIME_EVENT", "FMUModelExchange", "cache_size", "fmu_component", "fmu_eval"]
 
@@ -119,16 +119,25 @@ def _ident(name: str) -> str:
     return out if out and not out[0].isdigit() and out not in _RESERVED else f"v_{out}"
 
 
-def _si_unit(var: FMUVariable) -> tuple[str, float, float]:
-    """The SI unit string the component declares for ``var`` and ``(scale, offset)`` to SI."""
+def _si_unit(var: FMUVariable, defs: tuple[FMUUnit, ...] = ()) -> tuple[str, float, float]:
+    """The SI unit string the component declares for ``var`` and ``(scale, offset)`` to SI.
+
+    The declared unit is one phystwin reads (the compile-time dimension check parses it): the FMU's own
+    spelling when it is SI, else its SI dimension; for a unit only the FMU's ``<BaseUnit>`` in ``defs``
+    defines, the dimension given there (without ``defs``: ``"1"``, for callers that only need the scale).
+    """
     unit = var.unit or "1"
     scale = 1.0 if var.si_scale is None else float(var.si_scale)
     offset = 0.0 if var.si_offset is None else float(var.si_offset)
     if var.si_scale is None:
         raise ValueError(f"FMU variable {var.name!r}: unit {unit!r} does not convert to SI")
+    try:
+        dimension = parse_unit(unit).dimension()
+    except UnitError:
+        return (dimension_text(_si(unit, defs)[2]) if defs else "1"), scale, offset
     if scale == 1.0 and offset == 0.0:
         return unit.replace(".", "*"), scale, offset
-    return parse_unit(unit).dimension(), scale, offset
+    return dimension, scale, offset
 
 
 class FMUModelExchange:
@@ -388,13 +397,15 @@ def _function(fname: str, x: list[str], u: list[str], call: str) -> Callable[...
 
 def _make_component(inst: FMUModelExchange, name: str) -> Component:
     desc = inst.description
+    defs = desc.unit_definitions
     xn = [_ident(v.name) for v in inst.states]
     un = [_ident(v.name) for v in inst.inputs]
     states = tuple(
-        State(_ident(v.name), _si_unit(v)[0], inst.initial_states[v.name], v.description or "") for v in inst.states
+        State(_ident(v.name), _si_unit(v, defs)[0], inst.initial_states[v.name], v.description or "")
+        for v in inst.states
     )
-    inputs = tuple(Variable(_ident(v.name), _si_unit(v)[0], v.description or "") for v in inst.inputs)
-    variables = tuple(Variable(_ident(v.name), _si_unit(v)[0], v.description or "") for v in inst.outputs)
+    inputs = tuple(Variable(_ident(v.name), _si_unit(v, defs)[0], v.description or "") for v in inst.inputs)
+    variables = tuple(Variable(_ident(v.name), _si_unit(v, defs)[0], v.description or "") for v in inst.outputs)
     derivatives = {n: _function(f"fmu_der_{i}", xn, un, f"0, {i}") for i, n in enumerate(xn)}
     relations = []
     for k, v in enumerate(inst.outputs):

@@ -2,6 +2,7 @@
 
 from phystwin.physics.compiler import AlgebraicLoopError as AlgebraicLoopError
 from phystwin.physics.compiler import StructuralError as StructuralError
+from phystwin.physics.compiler import UnconnectedPortError as UnconnectedPortError
 from phystwin.physics.component import Component as Component
 from phystwin.physics.component import Event as Event
 from phystwin.physics.component import ModelDefinitionError as ModelDefinitionError
@@ -9,6 +10,7 @@ from phystwin.physics.component import Parameter as Parameter
 from phystwin.physics.component import Relation as Relation
 from phystwin.physics.component import State as State
 from phystwin.physics.component import Variable as Variable
+from phystwin.physics.dimensions import DimensionError as DimensionError
 from phystwin.physics.ports import ELECTRICAL as ELECTRICAL
 from phystwin.physics.ports import HEAT as HEAT
 from phystwin.physics.ports import ROTATIONAL as ROTATIONAL
@@ -28,6 +30,7 @@ __all__ = [
     "TRANSLATIONAL",
     "AlgebraicLoopError",
     "Component",
+    "DimensionError",
     "Event",
     "Flange",
     "HeatPort",
@@ -41,5 +44,6 @@ __all__ = [
     "StructuralError",
     "System",
     "TranslationalFlange",
+    "UnconnectedPortError",
     "Variable",
 ]

@@ -11,12 +11,16 @@ Steps:
    over is reported as "nothing determines X", an equation left over as over-determined.
 4. Tarjan's strongly connected components order the assignments (block-lower-triangular form);
    a block of more than one equation is an algebraic loop and is refused, naming its members.
-5. Python source for ``rhs``, ``out``, ``jac``, ``ev`` and ``act`` is generated (only the
-   assignments each function needs), written to the cache folder under a name derived from its
-   hash, and imported; Numba caches the compiled code beside it, so the next process with the same
-   structure loads machine code instead of compiling. The solvers are model-independent kernels
+5. Python source for ``rhs``, ``out``, ``jac``, ``jac_p``, ``ev`` and ``act`` is generated (only
+   the assignments each function needs; the Jacobians by the chain rule over traced partials, see
+   :mod:`~phystwin.physics.jacobian_codegen`), written to the cache folder under a name derived from
+   its hash, and imported; Numba caches the compiled code beside it, so the next process with the
+   same structure loads machine code instead of compiling. The solvers are model-independent kernels
    (compiled once per machine, see :mod:`phystwin.core.solvers`) that take these functions as
    first-class function arguments.
+6. ``jac`` and ``jac_p`` are checked against finite differences of ``rhs``
+   (:mod:`~phystwin.physics.jacobian_check`); a disagreement is refused, a pass recorded beside
+   the module.
 """
 
 from __future__ import annotations
@@ -34,11 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from phystwin.core.model import Layout, Model, Signal
-from phystwin.physics import _kernels
+from phystwin.core.model import Layout, Model, Signal, StateBound, state_bounds
+from phystwin.core.status import STATE_BOUND
+from phystwin.physics import _kernels, jacobian_check
 from phystwin.physics.component import Component, ModelDefinitionError, arg_names
+from phystwin.physics.dimensions import check_dimensions
 from phystwin.physics.flatten import Flat, Key, flatten
-from phystwin.physics.jacobian_codegen import jacobian_lines
+from phystwin.physics.jacobian_codegen import JacobianCode, jacobian_code
 from phystwin.physics.system import System
 
 
@@ -48,6 +54,19 @@ class AlgebraicLoopError(ModelDefinitionError):
 
 class StructuralError(ModelDefinitionError):
     """A variable is not determined by any equation, or an equation is over-determined."""
+
+
+class UnconnectedPortError(StructuralError):
+    """The structural analysis failed and port(s) left unconnected take part in the conflict.
+
+    An unconnected port is legal (its through variable is zero: an insulated heat port, a free
+    flange, an open pin); it is refused only when that zero flow contradicts the component's own
+    equations. ``ports`` names them (``"pump.shaft"``), in the order of the message.
+    """
+
+    def __init__(self, message: str, ports: Sequence[str]) -> None:
+        super().__init__(message)
+        self.ports = tuple(ports)
 
 
 def cache_dir() -> Path:
@@ -93,6 +112,7 @@ class _Compiler:
         self.states: list[tuple[Key, Signal]] = []
         self.params: list[tuple[Key, Signal, int, int]] = []
         self.eqs: list[_Eq] = []
+        self.unconnected: dict[int, tuple[str, Any]] = {}  # node-balance equation -> its single (path, port)
 
     # ------------------------------------------------------------------ classes and knowns
     def build_classes(self) -> None:
@@ -223,6 +243,8 @@ class _Compiler:
             through = [self.class_of[(path, port.through)] for path, port in members]
             owner = ", ".join(f"{path}.{port.name}" for path, port in members)
             alts = [_Alt(c, None, [o for o in through if o != c], []) for c in through]
+            if len(members) == 1:  # an unconnected port: its through variable is zero
+                self.unconnected[len(self.eqs)] = members[0]
             self.eqs.append(_Eq("node balance (sum of through variables = 0)", owner, alts))
 
     # ------------------------------------------------------------------ matching and ordering
@@ -254,14 +276,18 @@ class _Compiler:
         free = [c for c in unknowns if c not in solved_by]
         over = [e for e in range(len(self.eqs)) if e not in choice]
         if free or over:
-            raise StructuralError(self._singularity_report(free, over, solved_by, choice))
+            message, ports = self._singularity_report(free, over, solved_by, choice)
+            raise UnconnectedPortError(message, ports) if ports else StructuralError(message)
         return choice
 
     def _singularity_report(
         self, free: list[int], over: list[int], solved_by: dict[int, int], choice: dict[int, int]
-    ) -> str:
+    ) -> tuple[str, list[str]]:
         """Name the whole under- and over-determined sets (Dulmage-Mendelsohn by alternating paths),
-        not just the variable or equation the matching happened to leave over."""
+        not just the variable or equation the matching happened to leave over; unconnected ports
+        first. Returns the message and the unconnected ports taking part in the conflict."""
+        seen_e: set[int] = set()
+        seen_v: set[int] = set()
         can_solve: dict[int, list[int]] = {}
         for e, eq in enumerate(self.eqs):
             for alt in eq.alts:
@@ -295,13 +321,39 @@ class _Compiler:
                             seen_v.add(c2)
                             todo.append(c2)
             names = sorted(self.where(c) for c in seen_v)
-            hint = (
-                " (is a port left unconnected?)"
-                if any(any("." in m[1] for m in self.class_members[c]) for c in free)
-                else ""
+            lines.append(f"under-determined: nothing determines {', '.join(names[:12])}")
+        head, ports = self._unconnected_report(seen_e, seen_v)
+        return head + "the composed system is structurally singular:\n  " + "\n  ".join(lines), ports
+
+    def _unconnected_report(self, seen_e: set[int], seen_v: set[int]) -> tuple[str, list[str]]:
+        """Lines naming the unconnected ports, those in the conflict (``seen_e``, ``seen_v``) first."""
+        involved: list[str] = []
+        lines: list[str] = []
+        others: list[str] = []
+        for e, (path, port) in sorted(self.unconnected.items(), key=lambda item: f"{item[1][0]}.{item[1][1].name}"):
+            name = f"{path}.{port.name}"
+            k = port.kind
+            classes = {self.class_of[(path, port.across)], self.class_of[(path, port.through)]}
+            if e in seen_e or classes & seen_v:
+                involved.append(name)
+                lines.append(
+                    f"port {name} is not connected ({k.name} port: {k.across} [{k.across_unit}] across, "
+                    f"{k.through} [{k.through_unit}] through)"
+                )
+            else:
+                others.append(f"{name} ({k.name})")
+        if involved:
+            port_word = "this port" if len(involved) == 1 else "these ports"
+            lines.append(
+                f"an unconnected port carries no flow (its through variable is 0), which the equations of "
+                f"{', '.join(sorted({n.rsplit('.', 1)[0] for n in involved}))} contradict: connect {port_word}"
             )
-            lines.append(f"under-determined: nothing determines {', '.join(names[:12])}{hint}")
-        return "the composed system is structurally singular:\n  " + "\n  ".join(lines)
+        if others:
+            lines.append(
+                f"also not connected (zero flow, not part of the conflict): {', '.join(others[:12])}"
+                + (f" and {len(others) - 12} more" if len(others) > 12 else "")
+            )
+        return "".join(line + "\n" for line in lines), involved
 
     def order(self, choice: dict[int, int]) -> list[int]:
         """Equations in evaluation order; refuse algebraic loops (Tarjan, iterative)."""
@@ -445,6 +497,7 @@ class _Compiler:
         act_roots: list[str | int] = []
         events: list[tuple[str, int]] = []
         state_pos = {key: i for i, (key, _) in enumerate(self.states)}
+        bounds = self._state_bounds()
         for path, comp in flat.leaves.items():
             for ev in comp.events:
                 k = len(events)
@@ -462,6 +515,16 @@ class _Compiler:
                         tmp.append((state_pos[(path, sname)], n))
                     for i, n in tmp:
                         act_lines.append(f"        x[{i}] = r{n}")
+                    act_lines += _reset_range_checks([i for i, _ in tmp], bounds)
+        # declared state ranges: one falling indicator per finite bound after the model's own events
+        # (Layout.event_directions); its crossing stops the run with STATE_BOUND
+        if bounds:
+            n_ev = len(events)
+            ev_lines.append(f"    if g.shape[0] >= {n_ev + len(bounds)}:  # the caller watches the state bounds")
+            for j, b in enumerate(bounds):
+                dist = f"x[{b.index}] - ({b.limit!r})" if b.side == "lower" else f"({b.limit!r}) - x[{b.index}]"
+                ev_lines.append(f"        g[{n_ev + j}] = {dist}  # {self.states[b.index][1].name} {b.side} bound")
+            act_lines += [f"    if k >= {n_ev}:", f"        return {STATE_BOUND}  # a state left its declared range"]
 
         nx, ny = len(self.states), len(outputs)
         inputs = [
@@ -492,15 +555,23 @@ class _Compiler:
         src += prelude(rhs_roots) + rhs_lines + ["    return 0", "", "", "@njit", "def out(t, x, u, p, y):"]
         src += prelude(out_roots) + out_lines + ["    return 0", "", "", "@njit", "def ev(t, x, u, p, g):"]
         src += prelude(ev_roots) + ev_lines + ["    return 0", "", "", "@njit", "def act(t, x, u, p, k):"]
-        src += prelude(act_roots) + act_lines + ["    return 0", "", "", "@njit", "def jac(t, x, u, p, J):"]
-        if self.analytic_jacobian:
-            jac_lines, n_fd = jacobian_lines(self, prelude(rhs_roots), der_calls, var_name, expr, kname)
-            src += jac_lines
-            self.jacobian_kind = "analytic" if n_fd == 0 else f"analytic ({n_fd} relation(s) by finite differences)"
-        else:
-            src += ["    return fd_jacobian(rhs, t, x, u, p, J)", ""]
-            self.jacobian_kind = "finite-difference"
+        src += prelude(act_roots) + act_lines + ["    return 0"]
+        # jac and jac_p (df/dx, df/dp): forward-mode chain rule over the traced partials
+        self.jacobians: JacobianCode = jacobian_code(self, prelude(rhs_roots), der_calls, var_name, expr, kname)
+        src += self.jacobians.lines
+        self.jacobian_kind = self.jacobians.kind
         return "\n".join(src) + "\n", layout
+
+    def _state_bounds(self) -> tuple[StateBound, ...]:
+        """The finite state bounds, after checking each declared range and start value."""
+        for _, sig in self.states[: self.n_physical]:
+            lo, hi, start = sig.lower, sig.upper, float(sig.default)  # type: ignore[arg-type]
+            where = f"state {sig.name} [{sig.unit}]"
+            if not lo <= hi:
+                raise ModelDefinitionError(f"{where}: lower bound {lo:g} is not <= upper bound {hi:g}")
+            if not lo <= start <= hi:
+                raise ModelDefinitionError(f"{where}: start value {start:g} is outside its range [{lo:g}, {hi:g}]")
+        return state_bounds(tuple(sig for _, sig in self.states))
 
     def uses_time(self) -> bool:
         """Whether any relation, derivative or event reads ``t`` (else only inputs vary in time)."""
@@ -517,6 +588,16 @@ class _Compiler:
             return None
         fn = _kernels.KERNELS[alt.fn_key]
         return getattr(fn, "py_func", fn)  # type: ignore[no-any-return]
+
+
+def _reset_range_checks(indices: list[int], bounds: tuple[StateBound, ...]) -> list[str]:
+    """Generated lines of an event's action: a reset that puts a state outside its range fails the run."""
+    lines = []
+    for b in bounds:
+        if b.index in indices:
+            cmp = "<=" if b.side == "lower" else ">="
+            lines += [f"        if x[{b.index}] {cmp} {b.limit!r}:", f"            return {STATE_BOUND}"]
+    return lines
 
 
 _ENV_FINGERPRINT: str | None = None
@@ -572,8 +653,13 @@ def compile_system(
     comp = _Compiler(system, analytic_jacobian, tuple(estimated_parameters))
     comp.build_classes()
     comp.build_equations()
+    unit_notes = check_dimensions(comp.flat, cache_dir())  # refuses a dimensionally wrong equation or an unknown unit
     source, layout = comp.generate()
     module, digest, path = _load_module(source)
+    # refuses a Jacobian that disagrees with finite differences of rhs (a pass is cached with the module)
+    checked = jacobian_check.verify(
+        module, layout, comp.jacobians, model_name=system.name, source_path=path, components=comp.flat.leaves.values()
+    )
     return Model(
         name=system.name,
         layout=layout,
@@ -584,4 +670,6 @@ def compile_system(
         n_equations=len(comp.eqs),
         uses_time=comp.uses_time(),
         estimated_parameters=tuple(estimated_parameters),
+        derivative_notes=comp.jacobians.notes + checked,
+        unit_notes=unit_notes,
     )

@@ -43,8 +43,10 @@ from typing import Any
 
 import numpy as np
 
+from phystwin.core.model import out_of_bounds
 from phystwin.errors import PhystwinError
 from phystwin.physics.ports import Port
+from phystwin.units import UnitError, value_in
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -84,8 +86,12 @@ class Parameter:
     size: int = 0
 
     def check(self, value: Any, owner: str) -> np.ndarray:
-        """Validate ``value``; return it as a float64 array (0-d for scalars)."""
+        """Validate ``value``; return it as a float64 array (0-d for scalars).
+
+        ``value`` is SI, or says its unit as a config file does (``"2 mH"``, ``{"value": 2, "unit": "mH"}``).
+        """
         where = f"parameter {owner}.{self.name} [{self.unit}]"
+        given, value = value, _in_unit(value, self.unit, f"parameter '{owner}.{self.name}'")
         try:
             arr = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
@@ -99,11 +105,7 @@ class Parameter:
             raise ModelDefinitionError(f"{where}: expected a finite value, got {value!r}")
         low_ok = arr > self.lower if self.strict else arr >= self.lower
         if not np.all(low_ok) or not np.all(arr <= self.upper):
-            op = ">" if self.strict else ">="
-            bound = f"{op} {self.lower:g}"
-            if self.upper < math.inf:
-                bound += f" and <= {self.upper:g}"
-            raise ModelDefinitionError(f"{where}: expected a value {bound}, got {value!r}")
+            raise ModelDefinitionError(f"{where}: {out_of_bounds(self, arr.reshape(-1), given)}")
         return arr
 
 
@@ -139,6 +141,17 @@ class Event:
     direction: int = 0
 
 
+def _in_unit(value: Any, unit: str, what: str) -> Any:
+    """``value`` in ``unit``: a string or table with a unit is converted (:func:`phystwin.units.value_in`),
+    anything else is taken as SI."""
+    if not isinstance(value, str | Mapping):
+        return value
+    try:
+        return value_in(value, unit, what)
+    except UnitError as exc:
+        raise ModelDefinitionError(str(exc)) from None
+
+
 def arg_names(fn: Callable[..., Any]) -> tuple[str, ...]:
     """Positional argument names of a kernel function (they say what it reads)."""
     sig = inspect.signature(fn)
@@ -161,7 +174,8 @@ class Component:
     name : str
         Instance name, unique inside its System (a Python identifier).
     **values
-        Parameter values and state start values by name, in SI units.
+        Parameter values and state start values by name: SI numbers, or strings and tables with a unit
+        as a config file gives them (``C="800 J/K"``, ``T="25 degC"``, ``L={"value": 2, "unit": "mH"}``).
     """
 
     states: tuple[State, ...] = ()
@@ -184,12 +198,15 @@ class Component:
         params = {p.name: p for p in self.parameters}
         states = {s.name: s for s in self.states}
         self.parameter_values: dict[str, np.ndarray] = {p.name: p.check(p.default, name) for p in self.parameters}
-        self.state_starts: dict[str, float] = {s.name: float(s.start) for s in self.states}
+        self.state_starts: dict[str, float] = {
+            s.name: float(_in_unit(s.start, s.unit, f"state '{name}.{s.name}'")) for s in self.states
+        }
         for key, value in values.items():
             if key in params:
                 self.parameter_values[key] = params[key].check(value, name)
             elif key in states:
                 st = states[key]
+                value = _in_unit(value, st.unit, f"state '{name}.{key}'")
                 try:
                     v = float(value)
                 except (TypeError, ValueError):

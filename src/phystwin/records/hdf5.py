@@ -4,7 +4,9 @@ File layout (format ``phystwin-record``, version 1)::
 
     /                      attrs: format, format_version, created_utc, phystwin/numpy/numba/h5py/hdf5/python
                                   versions, platform, model_name, model_structure_hash, twin_type,
-                                  twin_name, status, complete, message, solver_stats (JSON),
+                                  twin_name, jacobian (how the model's Jacobian is obtained),
+                                  derivative_notes (JSON list: equations differentiated by finite
+                                  differences and why), status, complete, message, solver_stats (JSON),
                                   provenance (JSON), config (the config file's full text)
     /parameters/<name>     the parameter values of the run (attrs: unit, description)
     /<stream>/             one group per stream of samples; a batch run writes the stream "simulation";
@@ -31,11 +33,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
@@ -43,6 +46,10 @@ import numpy as np
 from phystwin.core.model import Layout, Model, is_internal_parameter
 from phystwin.core.trajectory import Trajectory
 from phystwin.errors import PhystwinError
+
+if TYPE_CHECKING:  # imported lazily by the exports
+    import pandas as pd
+    import xarray as xr
 
 FORMAT = "phystwin-record"
 FORMAT_VERSION = 1
@@ -213,6 +220,10 @@ def _write(
     f.attrs["twin_name"] = str(provenance.get("twin_name", "") or (model.name if model else ""))
     f.attrs["model_name"] = model.name if model else str(provenance.get("model_name", ""))
     f.attrs["model_structure_hash"] = model.structure_hash if model else str(provenance.get("model_structure_hash", ""))
+    # how the model's Jacobians were obtained: analytic, or which equations by finite differences and why
+    f.attrs["jacobian"] = model.jacobian_kind if model else str(provenance.get("jacobian", ""))
+    notes = model.derivative_notes if model else provenance.get("derivative_notes", ())
+    f.attrs["derivative_notes"] = _json([str(n) for n in notes])
     f.attrs["solver_stats"] = _json(traj.stats)
     f.attrs["status"] = int(traj.status)
     f.attrs["complete"] = bool(traj.ok)
@@ -256,7 +267,7 @@ def write_trajectory(
     ----------
     config_text : the config file's text, stored verbatim
     provenance : JSON-able facts about the run (``twin_type``, ``twin_name``, command line, config path ...)
-    model : the compiled model (its name and structure hash are recorded)
+    model : the compiled model (its name, structure hash, Jacobian kind and derivative notes are recorded)
     parameters : the full parameter vector used (recorded under ``/parameters`` with units)
     stream : name of the stream group
     """
@@ -353,6 +364,20 @@ class Record:
     def unit(self, name: str, stream: str | None = None) -> str:
         return self.signal(name, stream)[2]
 
+    def to_pandas(self, stream: str | None = None) -> pd.DataFrame:
+        """One stream as a :class:`pandas.DataFrame` indexed by ``t`` [s], units in ``df.attrs["units"]``
+        (see :func:`phystwin.records.export.stream_frame`)."""
+        from phystwin.records.export import stream_frame
+
+        return stream_frame(self, stream)
+
+    def to_xarray(self, stream: str | None = None) -> xr.Dataset:
+        """One stream as an :class:`xarray.Dataset` over ``t`` [s], a ``units`` attribute on every
+        variable (see :func:`phystwin.records.export.stream_dataset`)."""
+        from phystwin.records.export import stream_dataset
+
+        return stream_dataset(self, stream)
+
 
 def _attrs(obj: h5py.HLObject) -> dict[str, Any]:
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in obj.attrs.items()}
@@ -396,17 +421,49 @@ def _find_streams(grp: h5py.Group, prefix: str = "") -> dict[str, Stream]:
     return found
 
 
-def _open_for_reading(p: Path) -> h5py.File:
-    """Open ``p`` read-only: as a SWMR reader first (a file being written, or left by a killed
-    writer, can only be opened so), else normally (files whose format predates SWMR)."""
+_WRITER_BUSY_WAIT = 2.0
+"""Seconds a reader waits for a writer that holds the file open outside SWMR mode (a live recorder
+reopens its closed file for a few milliseconds to mark it complete)."""
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _writer_flags(p: Path) -> int:
+    """The file-consistency flags of an HDF5 superblock (version 2 or 3, at offset 0): non-zero while
+    a writer has the file open, or after a writer was killed with it open; 0 for a closed file."""
     try:
-        return h5py.File(p, "r", libver="latest", swmr=True)
+        with open(p, "rb") as fh:
+            head = fh.read(12)
     except OSError:
-        pass
-    try:
-        return h5py.File(p, "r")
-    except OSError as exc:
-        raise RecordError(f"{p}: cannot open as HDF5 ({exc})") from None
+        return 0
+    if len(head) < 12 or head[:8] != _HDF5_SIGNATURE or head[8] < 2:
+        return 0
+    return head[11]
+
+
+def _open_for_reading(p: Path) -> h5py.File:
+    """Open ``p`` read-only: as a SWMR reader when a writer has it open (a file being written, or
+    left by a killed writer, can only be opened so), else normally (closed files, and files whose
+    format predates SWMR). A closed file is never opened as a SWMR reader: HDF5 retries a SWMR
+    reader's metadata reads with pauses, so a truncated or damaged file would take minutes to refuse.
+
+    A file that another process holds open for writing outside SWMR mode is retried for at most
+    :data:`_WRITER_BUSY_WAIT` seconds (bounded: a reader never hangs), then refused."""
+    deadline = time.monotonic() + _WRITER_BUSY_WAIT
+    while True:
+        if _writer_flags(p):
+            try:
+                return h5py.File(p, "r", libver="latest", swmr=True)
+            except OSError:
+                pass
+        try:
+            return h5py.File(p, "r")
+        except OSError as exc:
+            if "already open for write" in str(exc) and time.monotonic() < deadline:
+                time.sleep(0.02)
+                continue
+            raise RecordError(f"{p}: cannot open as HDF5 ({exc})") from None
 
 
 def read_record(path: str | Path) -> Record:
@@ -416,19 +473,26 @@ def read_record(path: str | Path) -> Record:
     (SWMR) or left by a killed writer is read as far as it is consistent (see :func:`_read_stream`).
     """
     p = Path(path)
+    if p.is_dir():
+        raise RecordError(f"{p}: is a folder, not a record file")
     with _open_for_reading(p) as f:
         if f.attrs.get("format") != FORMAT:
             raise RecordError(f"{p}: not a phystwin record (format attribute is {f.attrs.get('format')!r})")
-        streams = _find_streams(f)
-        params: dict[str, tuple[np.ndarray | float, str]] = {}
-        if "parameters" in f:
-            for ds in f["parameters"].values():
-                v = ds[()]
-                params[str(ds.attrs.get("name", ds.name))] = (
-                    float(v) if np.ndim(v) == 0 else np.asarray(v),
-                    str(ds.attrs.get("unit", "")),
-                )
-        return Record(p, _attrs(f), streams, params)
+        try:
+            streams = _find_streams(f)
+            params: dict[str, tuple[np.ndarray | float, str]] = {}
+            if "parameters" in f:
+                for ds in f["parameters"].values():
+                    v = ds[()]
+                    params[str(ds.attrs.get("name", ds.name))] = (
+                        float(v) if np.ndim(v) == 0 else np.asarray(v),
+                        str(ds.attrs.get("unit", "")),
+                    )
+            return Record(p, _attrs(f), streams, params)
+        except RecordError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # damaged or foreign content
+            raise RecordError(f"{p}: not a readable phystwin record ({type(exc).__name__}: {exc})") from None
 
 
 __all__ = [

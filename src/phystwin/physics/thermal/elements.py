@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from phystwin.physics.component import Component, Parameter, Relation, State, Variable
 from phystwin.physics.ports import HeatPort
+from phystwin.units import Constant
 
-SIGMA = 5.670374419e-8
-"""Stefan-Boltzmann constant [W/(m2 K4)]."""
+SIGMA = Constant(5.670374419e-8, "W/(m2*K4)")
+"""Stefan-Boltzmann constant [W/(m2 K4)] (a float; its unit is read by the dimension check)."""
 
 
 def _opposite_flow(a_Q_flow):  # type: ignore[no-untyped-def]

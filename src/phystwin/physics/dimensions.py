@@ -1,0 +1,667 @@
+"""Dimension check of every component equation, at compile time.
+
+Each equation is a small Python function (``lambda port_Q_flow, C: port_Q_flow / C``). Called with pint
+quantities that carry its arguments' declared units (through :func:`~phystwin.physics.tracing.trace`,
+which sends its ``math`` / ``numpy`` calls and ``abs`` / ``min`` / ``max`` to :func:`pint_namespace`),
+it returns the unit of its result. :func:`check_dimensions` compares that with what the result must be:
+
+* the derivative of a state: the state's unit per second;
+* a relation's solution: the unit of its target (an algebraic variable, an output, or a port variable,
+  whose unit is the port kind's);
+* an event's reset of a state: the state's unit;
+* an event indicator: anything, but consistent inside (no ``T + Q_flow``).
+
+A mismatch is refused with :class:`DimensionError` naming the component, the equation and both
+dimensions; so is an unknown unit anywhere in a component's declaration (``"Jolts/K"``), naming the
+item. Every check runs on the SI dimension: ``kJ`` and ``J`` agree, ``degC`` is read as ``K``.
+
+Rules that keep real equations checkable:
+
+* **Numbers are wildcards when added, subtracted or compared**: ``T - 273.15``, ``abs(w) + 1e-9``,
+  ``x if w > 0.5 else 0.0`` take the other operand's unit. In products they are pure numbers, so a
+  physical constant needs its unit: :class:`phystwin.units.Constant` (``SIGMA``), read here as a quantity.
+  An equation returning a bare number (``lambda: 0.0``, ``lambda: -9.81``) is accepted for any target.
+* **Angles are dimensionless** (SI: rad = m/m), so ``rad/s`` and ``1/s`` agree inside equations; the
+  boundaries still refuse ``Hz`` for ``rad/s`` (see :mod:`phystwin.units`).
+* ``exp``, ``log``, ``sin``, ``tanh``, ... take dimensionless arguments and return dimensionless values;
+  ``sqrt``, ``abs``, ``min``, ``max``, ``copysign``, ``hypot``, ``clip``, ``where`` keep or combine units.
+* A branch follows the start values (states, parameter defaults; 1.0-ish for algebraic variables):
+  the other branch of an ``if`` is not checked.
+
+What cannot be traced (a ``numpy`` function the namespace lacks, ``float(x)`` of a quantity, an FMU call)
+is not refused: the model lists it in ``Model.unit_notes`` ("not dimension-checked: ...").
+
+A passing check is remembered beside the compiled models (see :func:`check_dimensions`), so a warm
+compile of the same structure costs a hash, not a trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import json
+import math
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from phystwin.core.model import is_internal_parameter
+from phystwin.physics import _kernels
+from phystwin.physics.component import Component, ModelDefinitionError, arg_names
+from phystwin.physics.flatten import Flat
+from phystwin.physics.tracing import UntraceableError, trace
+from phystwin.units import Constant, Dim, UnitError, dimension_text, dimensions_of, parse_unit, pint_unit, registry
+
+__all__ = ["DimensionClashError", "DimensionError", "check_component", "check_dimensions", "pint_namespace", "quantity"]
+
+
+class DimensionError(ModelDefinitionError):
+    """An equation's result has the wrong dimension, or a declaration uses an unknown unit."""
+
+
+class DimensionClashError(UntraceableError):
+    """Two operands of different dimensions meet inside an equation (``T + Q_flow``, ``exp(T)``).
+
+    ``template`` names the operands ``{0}``, ``{1}``, ... with their dimensions in ``dims`` (None: a bare
+    number), so the message can spell them in the component's own units. Derives from
+    :class:`~phystwin.physics.tracing.UntraceableError` so that :func:`~phystwin.physics.tracing.trace`
+    passes it on unchanged; :func:`check_dimensions` refuses it.
+    """
+
+    def __init__(self, template: str, *operands: Any) -> None:
+        self.template = template
+        self.dims = tuple(_dim(x) if _is_quantity(x) else None for x in operands)
+        super().__init__(self.describe(lambda d: dimension_text(d)))
+
+    def describe(self, spell: Callable[[Dim], str]) -> str:
+        """The message with each operand's dimension written by ``spell``."""
+        return self.template.format(*("a number" if d is None else spell(d) for d in self.dims))
+
+
+_NUMBER = (int, float, np.integer, np.floating)
+
+
+def _no_angle(dim: Dim) -> Dim:
+    return (*dim[:-1], 0)
+
+
+def _same(a: Dim, b: Dim) -> bool:
+    return all(math.isclose(x, y, abs_tol=1e-9) for x, y in zip(a[:-1], b[:-1], strict=True))
+
+
+# ---------------------------------------------------------------------------------------- quantities
+_TRACED: Any = None
+
+
+def _traced_class() -> Any:
+    """A pint ``Quantity`` that treats a bare number in a sum or comparison as a number in its own unit."""
+    global _TRACED
+    if _TRACED is not None:
+        return _TRACED
+    import pint
+
+    base = registry().Quantity
+
+    def adopt(self: Any, other: Any) -> Any:
+        if isinstance(other, _NUMBER) and not isinstance(other, bool | np.bool_):
+            return type(self)(np.float64(other), self.units)
+        return other
+
+    def clash(verb: str, a: Any, b: Any) -> DimensionClashError:
+        return DimensionClashError(f"cannot {verb} {{0}} and {{1}}", a, b)
+
+    def binary(name: str, verb: str) -> Callable[[Any, Any], Any]:
+        method = getattr(base, name)
+
+        def op(self: Any, other: Any) -> Any:
+            other = adopt(self, other)
+            if isinstance(other, base) and not _same(_dim(self), _dim(other)):
+                raise clash(verb, self, other)
+            try:
+                return method(self, other)
+            except pint.DimensionalityError:
+                raise clash(verb, self, other) from None
+
+        op.__name__ = name
+        return op
+
+    def power(self: Any, other: Any) -> Any:
+        if isinstance(other, base):
+            if not other.dimensionless:
+                raise DimensionClashError("an exponent must be dimensionless, got {0}", other)
+            other = float(other.to("").magnitude)
+        return base.__pow__(self, other)
+
+    def rpower(self: Any, other: Any) -> Any:
+        if not self.dimensionless:
+            raise DimensionClashError("an exponent must be dimensionless, got {0}", self)
+        return type(self)(np.float64(other) ** self.to("").magnitude, "")
+
+    namespace: dict[str, Any] = {"__hash__": base.__hash__, "__pow__": power, "__rpow__": rpower}
+    for name, verb in (
+        ("__add__", "add"),
+        ("__radd__", "add"),
+        ("__sub__", "subtract"),
+        ("__rsub__", "subtract"),
+        ("__iadd__", "add"),
+        ("__isub__", "subtract"),
+        ("__lt__", "compare"),
+        ("__le__", "compare"),
+        ("__gt__", "compare"),
+        ("__ge__", "compare"),
+        ("__eq__", "compare"),
+        ("__ne__", "compare"),
+    ):
+        namespace[name] = binary(name, verb)
+    _TRACED = type("TracedQuantity", (base,), namespace)
+    return _TRACED
+
+
+def _is_quantity(x: Any) -> bool:
+    return isinstance(x, registry().Quantity)
+
+
+def _dim(q: Any) -> Dim:
+    return _no_angle(dimensions_of(q.dimensionality))
+
+
+def quantity(value: Any, dim: Dim) -> Any:
+    """A traced quantity of ``value`` (SI magnitude, float or array) in the SI unit of ``dim`` (angle dropped)."""
+    mag = np.asarray(value, dtype=np.float64)
+    return _traced_class()(mag if mag.ndim else np.float64(mag), pint_unit(_no_angle(dim)))
+
+
+# ---------------------------------------------------------------------------------------- namespace
+def _dimensionless(x: Any, fname: str) -> Any:
+    """The plain magnitude of a dimensionless argument of ``fname``; :class:`DimensionClashError` otherwise."""
+    if _is_quantity(x):
+        if not _same(_dim(x), (0,) * 7):
+            raise DimensionClashError(f"{fname}() of a quantity in {{0}}: its argument must be dimensionless", x)
+        return x.to("").magnitude
+    return x
+
+
+def _unify(fname: str, *xs: Any) -> list[Any]:
+    """``xs`` as quantities of one unit: bare numbers take it, another dimension is a clash."""
+    first = next((x for x in xs if _is_quantity(x)), None)
+    if first is None:
+        return list(xs)
+    out = []
+    for x in xs:
+        if _is_quantity(x):
+            if not _same(_dim(x), _dim(first)):
+                raise DimensionClashError(f"{fname}() of {{0}} and {{1}}", first, x)
+            out.append(x.to(first.units))
+        else:
+            out.append(_traced_class()(np.float64(x), first.units))
+    return out
+
+
+def _magnitude_op(fn: Callable[..., Any], fname: str) -> Callable[..., Any]:
+    """A dimensionless function: checks its arguments, returns a dimensionless quantity."""
+
+    def apply(*args: Any) -> Any:
+        mags = [_dimensionless(a, fname) for a in args]
+        return _traced_class()(np.float64(fn(*mags)), "")
+
+    return apply
+
+
+def _keep(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A function that keeps its argument's unit (``floor``, ``fabs``)."""
+
+    def apply(x: Any) -> Any:
+        if _is_quantity(x):
+            return type(x)(fn(x.magnitude), x.units)
+        return fn(x)
+
+    return apply
+
+
+def _extreme(pick: Callable[..., Any], fname: str) -> Callable[..., Any]:
+    def apply(*args: Any) -> Any:
+        xs = list(args[0]) if len(args) == 1 and isinstance(args[0], list | tuple) else list(args)
+        qs = _unify(fname, *xs)
+        if not any(_is_quantity(q) for q in qs):
+            return pick(*qs)
+        mags = [q.magnitude for q in qs]
+        return type(qs[0])(pick(*mags), qs[0].units)
+
+    return apply
+
+
+def _pow(a: Any, b: Any) -> Any:
+    if _is_quantity(b):
+        b = _dimensionless(b, "pow")
+    return a**b
+
+
+def _sqrt(a: Any) -> Any:
+    return a**0.5 if _is_quantity(a) else np.sqrt(a)
+
+
+def _cbrt(a: Any) -> Any:
+    return a ** (1.0 / 3.0) if _is_quantity(a) else np.cbrt(a)
+
+
+def _hypot(a: Any, b: Any) -> Any:
+    a, b = _unify("hypot", a, b)
+    return _sqrt(a * a + b * b)
+
+
+def _atan2(a: Any, b: Any) -> Any:
+    a, b = _unify("atan2", a, b)
+    mags = [x.magnitude if _is_quantity(x) else x for x in (a, b)]
+    return _traced_class()(np.float64(np.arctan2(*mags)), "")
+
+
+def _copysign(a: Any, b: Any) -> Any:
+    sign = np.copysign(1.0, b.magnitude if _is_quantity(b) else b)
+    return a * sign if sign < 0 else a
+
+
+def _sign(a: Any) -> Any:
+    return _traced_class()(np.float64(np.sign(a.magnitude if _is_quantity(a) else a)), "")
+
+
+def _test(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def apply(x: Any) -> Any:
+        return bool(fn(x.magnitude if _is_quantity(x) else x))
+
+    return apply
+
+
+def _clip(a: Any, lo: Any, hi: Any) -> Any:
+    a, lo, hi = _unify("clip", a, lo, hi)
+    if _is_quantity(a):
+        return type(a)(np.clip(a.magnitude, lo.magnitude, hi.magnitude), a.units)
+    return np.clip(a, lo, hi)
+
+
+def _where(c: Any, a: Any, b: Any) -> Any:
+    a, b = _unify("where", a, b)
+    cond = c.magnitude if _is_quantity(c) else c
+    return a if bool(np.all(cond)) else b
+
+
+def _log(a: Any, base: Any = None) -> Any:
+    x = _dimensionless(a, "log")
+    v = np.log(x) if base is None else np.log(x) / np.log(_dimensionless(base, "log"))
+    return _traced_class()(np.float64(v), "")
+
+
+def pint_namespace() -> dict[str, Any]:
+    """``math``/``numpy`` functions and constants for :func:`~phystwin.physics.tracing.trace` on pint quantities."""
+    ns: dict[str, Any] = {
+        name: _magnitude_op(getattr(np, npname), name)
+        for name, npname in (
+            ("exp", "exp"),
+            ("expm1", "expm1"),
+            ("log1p", "log1p"),
+            ("log10", "log10"),
+            ("log2", "log2"),
+            ("sin", "sin"),
+            ("cos", "cos"),
+            ("tan", "tan"),
+            ("asin", "arcsin"),
+            ("acos", "arccos"),
+            ("atan", "arctan"),
+            ("arcsin", "arcsin"),
+            ("arccos", "arccos"),
+            ("arctan", "arctan"),
+            ("sinh", "sinh"),
+            ("cosh", "cosh"),
+            ("tanh", "tanh"),
+            ("asinh", "arcsinh"),
+            ("acosh", "arccosh"),
+            ("atanh", "arctanh"),
+            ("arcsinh", "arcsinh"),
+            ("arccosh", "arccosh"),
+            ("arctanh", "arctanh"),
+        )
+    }
+    ns["erf"] = _magnitude_op(np.vectorize(math.erf, otypes=[float]), "erf")
+    ns["erfc"] = _magnitude_op(np.vectorize(math.erfc, otypes=[float]), "erfc")
+    ns.update(
+        log=_log,
+        sqrt=_sqrt,
+        cbrt=_cbrt,
+        pow=_pow,
+        power=_pow,
+        square=lambda a: a * a,
+        hypot=_hypot,
+        atan2=_atan2,
+        arctan2=_atan2,
+        fabs=_keep(np.abs),
+        abs=_keep(np.abs),
+        absolute=_keep(np.abs),
+        floor=_keep(np.floor),
+        ceil=_keep(np.ceil),
+        trunc=_keep(np.trunc),
+        copysign=_copysign,
+        sign=_sign,
+        isnan=_test(np.isnan),
+        isfinite=_test(np.isfinite),
+        isinf=_test(np.isinf),
+        min=_extreme(min, "min"),
+        max=_extreme(max, "max"),
+        fmin=_extreme(min, "fmin"),
+        fmax=_extreme(max, "fmax"),
+        minimum=_extreme(min, "minimum"),
+        maximum=_extreme(max, "maximum"),
+        clip=_clip,
+        where=_where,
+        pi=math.pi,
+        e=math.e,
+        tau=math.tau,
+        inf=math.inf,
+        nan=math.nan,
+    )
+    ns["__constant__"] = _constant
+    return ns
+
+
+_NAMESPACE: dict[str, Any] | None = None
+
+
+def _namespace() -> dict[str, Any]:
+    global _NAMESPACE
+    if _NAMESPACE is None:
+        _NAMESPACE = pint_namespace()
+    return _NAMESPACE
+
+
+def _constant(value: Any) -> Any:
+    """A :class:`~phystwin.units.Constant` the equation reads, as a quantity; other values unchanged."""
+    if isinstance(value, Constant):
+        return quantity(float(value), parse_unit(value.unit).dim)
+    return value
+
+
+# ---------------------------------------------------------------------------------------- checks
+@dataclass(frozen=True)
+class _Equation:
+    label: str  # "dT/dt", "relation 'Fourier conduction': a.Q_flow", ...
+    fn: Callable[..., Any]
+    expected: str | None  # the unit the result must have (None: only consistency)
+    expected_text: str  # how the expected unit is shown ("K/s", "W (port variable a.Q_flow)")
+
+
+def _equations(comp: Component) -> Iterable[_Equation]:
+    units = comp.local_units()
+    for k, rel in enumerate(comp.relations):
+        name = rel.description or f"relation {k}"
+        for target, fn in rel.solves.items():
+            key = comp.arg_key(target)
+            kind = "port variable" if "." in target else "variable"
+            yield _Equation(f"{name}: {target} = f(...)", fn, units[key], f"{units[key]} (the unit of {kind} {target})")
+    for s in comp.states:
+        der = comp.derivatives.get(s.name)
+        if der is not None:
+            yield _Equation(f"d{s.name}/dt = f(...)", der, f"({s.unit})/s", f"{_per_second(s.unit)}")
+    for ev in comp.events:
+        yield _Equation(f"event {ev.name!r} indicator = f(...)", ev.indicator, None, "")
+        for sname, fn in ev.resets.items():
+            unit = units[sname]
+            yield _Equation(
+                f"event {ev.name!r} reset of {sname} = f(...)", fn, unit, f"{unit} (the unit of state {sname})"
+            )
+
+
+def _per_second(unit: str) -> str:
+    u = unit.strip()
+    if u in ("", "1"):
+        return "1/s"
+    return f"{u}/s" if "/" not in u and " " not in u and "*" not in u else f"({u})/s"
+
+
+def _declared(comp: Component) -> list[tuple[str, str]]:
+    items = [(f"state {s.name}", s.unit) for s in comp.states]
+    items += [(f"parameter {p.name}", p.unit) for p in comp.parameters]
+    items += [(f"input {v.name}", v.unit) for v in comp.inputs]
+    items += [(f"variable {v.name}", v.unit) for v in comp.variables]
+    for port in comp.ports:
+        items.append((f"port {port.name} ({port.kind.name}) variable {port.kind.across}", port.kind.across_unit))
+        items.append((f"port {port.name} ({port.kind.name}) variable {port.kind.through}", port.kind.through_unit))
+    return items
+
+
+def _who(path: str, comp: Component) -> str:
+    return f"{path} ({type(comp).__name__})"
+
+
+def check_declared_units(path: str, comp: Component) -> dict[str, Dim]:
+    """The dimension of every name an equation of ``comp`` may read; :class:`DimensionError` for an unknown unit."""
+    for item, unit in _declared(comp):
+        try:
+            parse_unit(unit)
+        except UnitError as exc:
+            raise DimensionError(f"{_who(path, comp)}: {item} has an unknown unit {unit!r}: {exc}") from None
+    return {name: parse_unit(unit).dim for name, unit in comp.local_units().items()}
+
+
+def _start_values(comp: Component) -> dict[str, Any]:
+    """Magnitudes to trace with: start values and parameter values (SI), distinct values elsewhere."""
+    values: dict[str, Any] = {}
+    for k, name in enumerate(comp.local_units()):
+        values[name] = 1.0 + 0.125 * (k % 7)
+    values["t"] = 1.0
+    for s in comp.states:
+        values[s.name] = comp.state_starts.get(s.name, s.start)
+    for p in comp.parameters:
+        v = comp.parameter_values.get(p.name)
+        if v is not None:
+            values[p.name] = v if v.ndim else float(v)
+    return values
+
+
+_COMMON = ("J", "W", "N", "Pa", "V", "A", "Ohm", "F", "H", "C", "Wb", "J/K", "W/K", "K/W", "1/s", "m/s", "kg*m2")
+"""Spellings tried after the component's own units when a dimension is named in a message."""
+
+
+def _spell_dim(dim: Dim, declared: Mapping[str, str]) -> str:
+    """A unit for ``dim``: one the component declares with that dimension, a common one, else the SI dimension."""
+    for unit in (*declared.values(), *_COMMON):
+        try:
+            u = parse_unit(unit)
+        except UnitError:
+            continue
+        if u.scale == 1.0 and u.offset == 0.0 and _same(u.dim, dim):
+            return unit
+    return dimension_text(_no_angle(dim))
+
+
+Verdict = tuple[str, str] | None
+"""None (consistent), ``("note", why not checked)``, ``("clash", what)`` or ``("mismatch", what)``."""
+
+_CACHE: dict[tuple[Any, ...], Verdict] = {}
+"""(function, argument dimensions, expected unit) -> verdict, for the life of the process."""
+
+
+def _check(comp: Component, eq: _Equation, dims: Mapping[str, Dim], values: Mapping[str, Any]) -> Verdict:
+    names = arg_names(eq.fn)
+    key = (eq.fn, tuple(dims.get(a, (0,) * 7) for a in names), eq.expected, eq.expected_text)
+    if key in _CACHE:
+        return _CACHE[key]
+    result: Verdict
+    args = [quantity(values[a], dims[a]) for a in names]
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = trace(eq.fn, args, _namespace())
+    except DimensionClashError as exc:
+        result = ("clash", exc.describe(lambda d: _spell_dim(d, comp.local_units())))
+    except UntraceableError as exc:
+        result = ("note", f"cannot trace it ({exc})")
+    else:
+        result = _judge(comp, eq, out)
+    _CACHE[key] = result
+    return result
+
+
+def _judge(comp: Component, eq: _Equation, out: Any) -> Verdict:
+    if eq.expected is None:
+        return None
+    if isinstance(out, _NUMBER) and not isinstance(out, bool | np.bool_):
+        return None  # a bare number: a wildcard like any literal
+    if not _is_quantity(out):
+        return ("note", f"it returns {type(out).__name__}, not a number")
+    got = _dim(out)
+    want = _no_angle(parse_unit(eq.expected).dim)
+    if _same(got, want):
+        return None
+    spelled = _spell_dim(got, comp.local_units())
+    dims = f"{dimension_text(got)} is not {dimension_text(want)}"
+    plain = spelled == dimension_text(got) and eq.expected_text.split(" ")[0] == dimension_text(want)
+    return ("mismatch", f"has unit {spelled}, expected {eq.expected_text}" + ("" if plain else f" [{dims}]"))
+
+
+def check_component(path: str, comp: Component) -> list[str]:
+    """Check every equation of one component; return the notes (equations not checked).
+
+    Raises
+    ------
+    DimensionError
+        An unknown unit in the declaration, a constant with an unknown unit, or an equation whose result
+        has the wrong dimension or that combines different dimensions inside.
+    """
+    dims = check_declared_units(path, comp)
+    if any(is_internal_parameter(p.name) for p in comp.parameters):  # an FMU: its equations call the FMU
+        return [f"{path}: the FMU's equations are not dimension-checked (their units are the FMU's declarations)"]
+    values = _start_values(comp)
+    notes: list[str] = []
+    for eq in _equations(comp):
+        label = eq.label.replace("(...)", _args(eq.fn))
+        try:
+            verdict = _check(comp, eq, dims, values)
+        except UnitError as exc:  # a Constant with a unit that does not parse
+            raise DimensionError(f"{_who(path, comp)}: {label}: {exc}") from None
+        if verdict is None:
+            continue
+        kind, text = verdict
+        if kind == "mismatch":
+            raise DimensionError(f"{_who(path, comp)}: {label} {text}")
+        if kind == "clash":
+            raise DimensionError(f"{_who(path, comp)}: {label}: {text}")
+        notes.append(f"{path}: {label} not dimension-checked: {text}")
+    return notes
+
+
+def _args(fn: Callable[..., Any]) -> str:
+    return f"({', '.join(arg_names(fn))})"
+
+
+def check_dimensions(flat: Flat, cache: Path | None = None) -> tuple[str, ...]:
+    """Check every leaf component of a flattened system and the units of the system's inputs and outputs.
+
+    Parameters
+    ----------
+    flat : Flat
+        The flattened system (:func:`~phystwin.physics.flatten.flatten`).
+    cache : Path, optional
+        A folder where a passing check is remembered (``units_<hash>.json`` with its notes), keyed by the
+        code of every equation, the constants it reads, every declared unit and the rules themselves, so a
+        later process compiling the same structure neither imports pint nor traces anything.
+
+    Returns
+    -------
+    tuple of str
+        Notes on the equations that could not be checked (``Model.unit_notes``).
+
+    Raises
+    ------
+    DimensionError
+        See :func:`check_component`; an unknown unit of a system input or output names it.
+    """
+    marker = cache / f"units_{_fingerprint(flat)}.json" if cache is not None else None
+    if marker is not None and marker.exists():
+        try:
+            return tuple(str(n) for n in json.loads(marker.read_text()))
+        except (OSError, ValueError):
+            pass  # unreadable: check again
+    roles = {"ext": "input", "virtual_in": "input", "virtual_out": "output"}
+    for info in flat.vars.values():
+        if info.role in roles and info.unit:
+            try:
+                parse_unit(info.unit)
+            except UnitError as exc:
+                raise DimensionError(
+                    f"system {roles[info.role]} {info.where!r} has an unknown unit {info.unit!r}: {exc}"
+                ) from None
+    notes: list[str] = []
+    for path, comp in flat.leaves.items():
+        notes += check_component(path, comp)
+    if marker is not None:
+        with contextlib.suppress(OSError):
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            tmp = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(notes))
+            os.replace(tmp, marker)
+    return tuple(notes)
+
+
+# ---------------------------------------------------------------------------------------- cache key
+_RULES: str | None = None
+
+
+def _rules() -> str:
+    """The code of the check (this module, units, tracing) and pint's version: a change re-checks."""
+    global _RULES
+    if _RULES is None:
+        from phystwin import units
+        from phystwin.physics import tracing
+
+        h = hashlib.sha256(importlib.metadata.version("pint").encode())
+        for mod in (units, tracing, sys.modules[__name__]):
+            h.update(Path(str(mod.__file__)).read_bytes())
+        _RULES = h.hexdigest()
+    return _RULES
+
+
+def _constants(fn: Any, depth: int = 0) -> list[str]:
+    """``name=value[unit]`` of every :class:`~phystwin.units.Constant` ``fn`` (or a helper it calls) reads."""
+    py = getattr(fn, "py_func", fn)
+    code = getattr(py, "__code__", None)
+    if code is None or depth > 3:
+        return []
+    out = []
+    values = [(n, py.__globals__.get(n)) for n in sorted(_code_names(code))]
+    for cell in py.__closure__ or ():
+        with contextlib.suppress(ValueError):
+            values.append(("<closure>", cell.cell_contents))
+    for name, obj in values:
+        if isinstance(obj, Constant):
+            out.append(f"{name}={float(obj)!r}[{obj.unit}]")
+        elif callable(obj) and hasattr(getattr(obj, "py_func", obj), "__code__"):
+            out += _constants(obj, depth + 1)
+    return out
+
+
+def _code_names(code: Any) -> set[str]:
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if hasattr(c, "co_names"):
+            names |= _code_names(c)
+    return names
+
+
+def _fingerprint(flat: Flat) -> str:
+    h = hashlib.sha256(_rules().encode())
+    for key in sorted(flat.vars, key=str):
+        info = flat.vars[key]
+        h.update(f"|{info.where}:{info.role}:{info.unit}".encode())
+    for path, comp in flat.leaves.items():
+        h.update(f"|{path}:{type(comp).__module__}.{type(comp).__qualname__}".encode())
+        for item, unit in _declared(comp):
+            h.update(f"|{item}:{unit}".encode())
+        for eq in _equations(comp):
+            h.update(f"|{eq.label}:{eq.expected}:{_kernels.register(eq.fn)}".encode())
+            h.update(";".join(_constants(eq.fn)).encode())
+    return h.hexdigest()[:24]
