@@ -338,6 +338,7 @@ def test_untraceable_equations_fall_back_to_finite_differences_and_say_so(tmp_pa
     rec = read_record(write_trajectory(tmp_path / "run.h5", traj, model=model))
     assert rec.attrs["jacobian"] == model.jacobian_kind
     assert json.loads(rec.attrs["derivative_notes"]) == list(model.derivative_notes)
+    assert json.loads(rec.attrs["unit_notes"]) == list(model.unit_notes)
 
 
 def test_a_pass_is_recorded_beside_the_compiled_module():

@@ -6,7 +6,8 @@ File layout (format ``phystwin-record``, version 1)::
                                   versions, platform, model_name, model_structure_hash, twin_type,
                                   twin_name, jacobian (how the model's Jacobian is obtained),
                                   derivative_notes (JSON list: equations differentiated by finite
-                                  differences and why), status, complete, message, solver_stats (JSON),
+                                  differences and why), unit_notes (JSON list: equations whose
+                                  dimensions could not be checked and why), status, complete, message, solver_stats (JSON),
                                   provenance (JSON), config (the config file's full text)
     /parameters/<name>     the parameter values of the run (attrs: unit, description)
     /<stream>/             one group per stream of samples; a batch run writes the stream "simulation";
@@ -224,6 +225,8 @@ def _write(
     f.attrs["jacobian"] = model.jacobian_kind if model else str(provenance.get("jacobian", ""))
     notes = model.derivative_notes if model else provenance.get("derivative_notes", ())
     f.attrs["derivative_notes"] = _json([str(n) for n in notes])
+    unit_notes = model.unit_notes if model else provenance.get("unit_notes", ())
+    f.attrs["unit_notes"] = _json([str(n) for n in unit_notes])
     f.attrs["solver_stats"] = _json(traj.stats)
     f.attrs["status"] = int(traj.status)
     f.attrs["complete"] = bool(traj.ok)
