@@ -4,6 +4,8 @@ from phystwin.core.inputs import InputSignal as InputSignal
 from phystwin.core.model import Layout as Layout
 from phystwin.core.model import Model as Model
 from phystwin.core.model import Signal as Signal
+from phystwin.core.model import StateBound as StateBound
+from phystwin.core.model import StateRangeError as StateRangeError
 from phystwin.core.options import RK4 as RK4
 from phystwin.core.options import DormandPrince as DormandPrince
 from phystwin.core.options import Rodas as Rodas
@@ -21,6 +23,8 @@ __all__ = [
     "Model",
     "Rodas",
     "Signal",
+    "StateBound",
+    "StateRangeError",
     "Stepper",
     "Trajectory",
     "simulate",

@@ -24,6 +24,11 @@ SINGULAR_MATRIX = 6
 """The stiff solver's iteration matrix ``I - h*gamma*J`` is singular."""
 BAD_ARGUMENT = 7
 """An argument to a kernel was inconsistent (array sizes, time order)."""
+STATE_BOUND = 8
+"""A state left its declared range ``[lower, upper]`` (a model or input error: a state of charge above
+1, an absolute temperature below 0 K). The run stops at the located crossing."""
+LAST_STATUS = STATE_BOUND
+"""The largest solver status; a model function returning another non-zero value has failed itself."""
 
 _DESCRIPTIONS = {
     OK: "success",
@@ -34,6 +39,7 @@ _DESCRIPTIONS = {
     RHS_FAILURE: "a model kernel reported a failure",
     SINGULAR_MATRIX: "singular iteration matrix in the stiff solver",
     BAD_ARGUMENT: "inconsistent kernel arguments",
+    STATE_BOUND: "a state left its declared range",
 }
 
 

@@ -25,7 +25,7 @@ from phystwin.core.model import Model
 from phystwin.core.solvers._nb import RHS_SIG, borrow, typed_kernel
 from phystwin.core.solvers.common import all_finite, model_status
 from phystwin.core.solvers.rk4 import rk4_step
-from phystwin.core.status import BAD_ARGUMENT, NONFINITE, OK, IntegrationError
+from phystwin.core.status import BAD_ARGUMENT, NONFINITE, OK, STATE_BOUND, IntegrationError
 
 __all__ = ["PlantStepper", "plant_steps"]
 
@@ -124,6 +124,7 @@ class PlantStepper:
         self._rhs, self._out = rhs, out
         self._kernel = _kernel()
         self._where = np.zeros(1)
+        self._layout = lay
 
     def run(self, k0: int, x0: np.ndarray, p: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """States (n + 1, nx) and outputs (n, ny) of ``n = len(U)`` steps from ``x0`` at step ``k0``."""
@@ -133,4 +134,25 @@ class PlantStepper:
         status = int(self._kernel(self._rhs, self._out, k0, self.step, x0, p, U, X, Y, self._where))
         if status != OK:
             raise IntegrationError(status, float(self._where[0]), f"bench plant {self.name!r}")
+        if self._layout.bounds:
+            self._check_bounds(k0, X)
         return X, Y
+
+    def _check_bounds(self, k0: int, X: np.ndarray) -> None:
+        """Declared state ranges, checked on the states reached after each step (the lean kernel
+        locates no events): the first step that ends outside one raises ``STATE_BOUND``."""
+        first, which = X.shape[0], None
+        for b in self._layout.bounds:
+            col = X[1:, b.index]
+            hit = np.flatnonzero(col <= b.limit if b.side == "lower" else col >= b.limit)
+            if hit.size and hit[0] < first:
+                first, which = int(hit[0]), b
+        if which is not None:
+            s = self._layout.states[which.index]
+            t0 = (k0 + first) * self.step
+            raise IntegrationError(
+                STATE_BOUND,
+                t0,
+                f"state {s.name} [{s.unit}] passed its {which.side} bound {which.value:g} (declared range "
+                f"[{s.lower:g}, {s.upper:g}]) in the step to t = {t0 + self.step:.9g} s; bench plant {self.name!r}",
+            )

@@ -7,8 +7,9 @@ File layout (format ``phystwin-record``, version 1)::
                                   twin_name, jacobian (how the model's Jacobian is obtained),
                                   derivative_notes (JSON list: equations differentiated by finite
                                   differences and why), unit_notes (JSON list: equations whose
-                                  dimensions could not be checked and why), status, complete, message, solver_stats (JSON),
-                                  provenance (JSON), config (the config file's full text)
+                                  dimensions could not be checked and why), status, complete,
+                                  message, solver_stats (JSON), provenance (JSON), config (the
+                                  config file's full text)
     /parameters/<name>     the parameter values of the run (attrs: unit, description)
     /<stream>/             one group per stream of samples; a batch run writes the stream "simulation";
                            a live recorder may nest streams in groups ("meas/current"), read back keyed

@@ -22,6 +22,7 @@ from phystwin._jit import njit
 from phystwin.core.input_tables import LINEAR
 from phystwin.core.status import (
     BAD_ARGUMENT,
+    LAST_STATUS,
     NONFINITE,
     OK,
     RHS_FAILURE,
@@ -81,10 +82,10 @@ def fill_int(a, v):  # type: ignore[no-untyped-def]
 def model_status(s):  # type: ignore[no-untyped-def]
     """Translate a non-zero status returned by a model function into a solver status.
 
-    Known solver statuses (1..7) pass through so that a model can say "non-finite" or
-    "singular" itself; any other value is a model failure.
+    Known solver statuses (1..LAST_STATUS) pass through so that a model can say "non-finite",
+    "singular" or "state out of range" itself; any other value is a model failure.
     """
-    if s >= 1 and s <= 7:
+    if s >= 1 and s <= LAST_STATUS:
         return s
     return RHS_FAILURE
 
