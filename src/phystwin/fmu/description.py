@@ -182,7 +182,7 @@ class FMUDescription:
         return scale / dst.scale, (offset - dst.offset) / dst.scale
 
 
-def _si(unit: str | None, defs: tuple[FMUUnit, ...]) -> tuple[float, float, tuple[int, ...], bool]:
+def _si(unit: str | None, defs: tuple[FMUUnit, ...]) -> tuple[float, float, tuple[float, ...], bool]:
     """``(scale, offset, dims, known_to_units_py)`` of a unit; :class:`FMUUnitError` when nobody knows it."""
     if not unit:
         return 1.0, 0.0, (0,) * len(_BASE), True
@@ -197,7 +197,7 @@ def _si(unit: str | None, defs: tuple[FMUUnit, ...]) -> tuple[float, float, tupl
                 f"unit {unit!r} cannot be converted to SI: phystwin does not know it ({exc}) and the FMU gives no "
                 f"usable <BaseUnit> for it (expected <Unit name={unit!r}><BaseUnit ... factor= offset=/></Unit>)"
             ) from None
-        return d.factor, d.offset, tuple(exps.get(k, 0) for k in _BASE), False
+        return d.factor, d.offset, tuple(float(exps.get(k, 0)) for k in _BASE), False
 
 
 def si_scale_offset(unit: str | None, unit_definitions: tuple[FMUUnit, ...] = ()) -> tuple[float, float]:
