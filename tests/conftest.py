@@ -28,19 +28,13 @@ os.environ.setdefault("PHYSTWIN_CACHE_DIR", str(Path.home() / ".cache" / "phystw
 @pytest.fixture(scope="session")
 def thermal_rc_model():
     """A lumped thermal mass cooling through a conductor to an ambient input."""
-    from phystwin.physics import System
-    from phystwin.physics.thermal import HeatCapacitor, PrescribedTemperature, ThermalConductor
+    return build_thermal_system().compile()
 
-    s = System("thermal_rc")
-    s.add(HeatCapacitor("mass", C=500.0, T=350.0))
-    s.add(ThermalConductor("wall", G=2.0))
-    s.add(PrescribedTemperature("ambient"))
-    s.connect("mass.port", "wall.a")
-    s.connect("wall.b", "ambient.port")
-    s.input("T_amb", "K", "ambient.T", default=293.15)
-    s.output("T_mass", "mass.T")
-    s.output("Q_to_ambient", "ambient.Q_in")
-    return s.compile()
+
+@pytest.fixture(scope="session")
+def thermal_system_builder():
+    """The builder of the thermal_rc System (for tests that register it as a twin of their own)."""
+    return build_thermal_system
 
 
 def make_fake_model() -> Model:

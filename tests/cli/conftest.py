@@ -5,28 +5,12 @@ from __future__ import annotations
 import pytest
 
 
-def _build_thermal_system():  # type: ignore[no-untyped-def]
-    from phystwin.physics import System
-    from phystwin.physics.thermal import HeatCapacitor, PrescribedTemperature, ThermalConductor
-
-    s = System("thermal_rc")
-    s.add(HeatCapacitor("mass", C=500.0, T=350.0))
-    s.add(ThermalConductor("wall", G=2.0))
-    s.add(PrescribedTemperature("ambient"))
-    s.connect("mass.port", "wall.a")
-    s.connect("wall.b", "ambient.port")
-    s.input("T_amb", "K", "ambient.T", default=293.15)
-    s.output("T_mass", "mass.T")
-    s.output("Q_to_ambient", "ambient.Q_in")
-    return s
-
-
 @pytest.fixture(scope="session")
-def cli_twin() -> str:
+def cli_twin(thermal_system_builder) -> str:  # type: ignore[no-untyped-def]
     """Registers the twin type ``cli_thermal`` (same structure as the session's thermal_rc model)."""
     from phystwin.physics.twins import TwinSpec, register_twin
 
-    register_twin(TwinSpec("cli_thermal", _build_thermal_system, "thermal mass cooling to ambient (CLI tests)"))
+    register_twin(TwinSpec("cli_thermal", thermal_system_builder, "thermal mass cooling to ambient (CLI tests)"))
     return "cli_thermal"
 
 
