@@ -26,17 +26,11 @@ Steps:
 from __future__ import annotations
 
 import difflib
-import hashlib
-import importlib.util
 import math
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from phystwin.core.model import Layout, Model, Signal, StateBound, state_bounds
 from phystwin.core.status import STATE_BOUND
@@ -45,6 +39,7 @@ from phystwin.physics.component import Component, ModelDefinitionError, arg_name
 from phystwin.physics.dimensions import check_dimensions
 from phystwin.physics.flatten import Flat, Key, flatten
 from phystwin.physics.jacobian_codegen import JacobianCode, jacobian_code
+from phystwin.physics.model_cache import cache_dir, load_model_module
 from phystwin.physics.system import System
 
 
@@ -67,13 +62,6 @@ class UnconnectedPortError(StructuralError):
     def __init__(self, message: str, ports: Sequence[str]) -> None:
         super().__init__(message)
         self.ports = tuple(ports)
-
-
-def cache_dir() -> Path:
-    """Folder for generated model modules and their compiled code (``PHYSTWIN_CACHE_DIR``)."""
-    base = os.environ.get("PHYSTWIN_CACHE_DIR")
-    root = Path(base) if base else Path.home() / ".cache" / "phystwin"
-    return root / "models"
 
 
 @dataclass
@@ -600,44 +588,6 @@ def _reset_range_checks(indices: list[int], bounds: tuple[StateBound, ...]) -> l
     return lines
 
 
-_ENV_FINGERPRINT: str | None = None
-
-
-def _env_fingerprint() -> str:
-    """Versions and the ODE core's own source: a change to either must not load stale machine code."""
-    global _ENV_FINGERPRINT
-    if _ENV_FINGERPRINT is None:
-        import numba
-
-        h = hashlib.sha256(f"numba {numba.__version__} numpy {np.__version__} py {sys.version}".encode())
-        core = Path(__file__).resolve().parent.parent
-        for f in sorted([*core.glob("core/**/*.py"), core / "_jit.py"]):
-            h.update(f.read_bytes())
-        _ENV_FINGERPRINT = h.hexdigest()
-    return _ENV_FINGERPRINT
-
-
-def _load_module(source: str) -> tuple[Any, str, str]:
-    digest = hashlib.sha256((source + _env_fingerprint()).encode()).hexdigest()[:20]
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"model_{digest}.py"
-    if not path.exists() or path.read_text() != source:
-        tmp = folder / f".model_{digest}.{os.getpid()}.tmp"
-        tmp.write_text(source)
-        os.replace(tmp, path)
-    modname = f"phystwin_generated.model_{digest}"
-    if modname in sys.modules:
-        return sys.modules[modname], digest, str(path)
-    spec = importlib.util.spec_from_file_location(modname, path)
-    if spec is None or spec.loader is None:  # pragma: no cover - importlib contract
-        raise ImportError(f"cannot load generated model module {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[modname] = module
-    spec.loader.exec_module(module)
-    return module, digest, str(path)
-
-
 def compile_system(
     system: System, *, analytic_jacobian: bool = True, estimated_parameters: Sequence[str] = ()
 ) -> Model:
@@ -655,7 +605,7 @@ def compile_system(
     comp.build_equations()
     unit_notes = check_dimensions(comp.flat, cache_dir())  # refuses a dimensionally wrong equation or an unknown unit
     source, layout = comp.generate()
-    module, digest, path = _load_module(source)
+    module, digest, path = load_model_module(source)
     # refuses a Jacobian that disagrees with finite differences of rhs (a pass is cached with the module)
     checked = jacobian_check.verify(
         module, layout, comp.jacobians, model_name=system.name, source_path=path, components=comp.flat.leaves.values()
