@@ -50,3 +50,8 @@ def njit_inline(fn: F) -> F:
 def is_compiled(obj: object) -> bool:
     """True if ``obj`` is a numba dispatcher."""
     return isinstance(obj, numba.core.registry.CPUDispatcher)
+
+
+NUMBA_ERRORS: tuple[type[Exception], ...] = (numba.core.errors.NumbaError,)
+"""Numba's compile errors (``TypingError``, ``UnsupportedError``, lowering errors): what a kernel numba
+cannot compile raises on its first call. Catch these, never import numba elsewhere."""

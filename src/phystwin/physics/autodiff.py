@@ -49,7 +49,7 @@ from phystwin.physics.tracing import UntraceableError, sympy_namespace, trace
 
 __all__ = ["Partials", "differentiate", "partials", "substitute"]
 
-_FORMAT = "partials-2"
+_FORMAT = "partials-3"
 """Version of the generated derivative code: part of the disk-cache key (bump on any change of form)."""
 
 _ALLOWED_CALLS = frozenset({"abs", "min", "max"})
@@ -79,7 +79,7 @@ def partials(fn: Callable[..., Any], args: tuple[str, ...]) -> dict[str, str] | 
     return None if res.sources is None else dict(res.sources)
 
 
-_MEMO: dict[int, tuple[Callable[..., Any], tuple[str, ...], Partials]] = {}
+_MEMO: dict[int, tuple[Callable[..., Any], tuple[tuple[str, ...], str], Partials]] = {}
 
 
 def differentiate(fn: Callable[..., Any], args: tuple[str, ...], *, cache: bool = True) -> Partials:
@@ -101,16 +101,21 @@ def differentiate(fn: Callable[..., Any], args: tuple[str, ...], *, cache: bool 
     """
     if not cache:
         return _differentiate(fn, args)
+    try:
+        key = _kernels.register(fn)
+    except Exception:  # an unregistrable function: trace it every time
+        key = None
     hit = _MEMO.get(id(fn))
-    if hit is not None and hit[0] is fn and hit[1] == args:
+    if key is not None and hit is not None and hit[0] is fn and hit[1] == (args, key):
         return hit[2]
-    path = _disk_path(fn, args)
+    path = _disk_path(key, args)
     res = _disk_load(path) if path is not None else None
     if res is None:
         res = _differentiate(fn, args)
         if path is not None:
             _disk_store(path, res)
-    _MEMO[id(fn)] = (fn, args, res)
+    if key is not None:
+        _MEMO[id(fn)] = (fn, (args, key), res)
     return res
 
 
@@ -131,10 +136,11 @@ def _trace_partials(fn: Callable[..., Any], args: tuple[str, ...]) -> dict[str, 
     for a in args:
         if a in ("math", *_ALLOWED_CALLS):
             raise UntraceableError(f"argument named {a!r} shadows a function the derivative code uses")
-    if (where := _equality_test(fn)) is not None:
-        # SymPy answers `x == 0.0` structurally (False) instead of failing: the trace would silently
-        # follow one branch, so such an equation is not traced at all
-        raise UntraceableError(f"tests a value for equality ({where}): tracing cannot tell which branch it takes")
+    if (why := _untraceable_branch(fn)) is not None:
+        # SymPy answers `x == 0.0` structurally (False) and a symbol's truth (`if flag:`) as True
+        # instead of failing: the trace would silently follow one branch, so such an equation is
+        # not traced at all
+        raise UntraceableError(f"{why}: tracing cannot tell which branch it takes")
     # Dummy names: the arguments' own names could be read by SymPy as something else (E, I, S, N).
     symbols = [sp.Symbol(f"_a{k}", real=True) for k in range(len(args))]
     value = _as_expression(trace(fn, symbols, sympy_namespace()))
@@ -149,21 +155,57 @@ def _trace_partials(fn: Callable[..., Any], args: tuple[str, ...]) -> dict[str, 
     return out
 
 
-def _equality_test(fn: Any, seen: set[int] | None = None) -> str | None:
-    """Where ``fn`` or a helper it calls compares with ``==`` / ``!=`` (``"name: =="``), else None."""
+_TRUTH_JUMPS = frozenset(
+    {
+        "POP_JUMP_IF_TRUE",
+        "POP_JUMP_IF_FALSE",
+        "POP_JUMP_FORWARD_IF_TRUE",
+        "POP_JUMP_FORWARD_IF_FALSE",
+        "POP_JUMP_BACKWARD_IF_TRUE",
+        "POP_JUMP_BACKWARD_IF_FALSE",
+        "JUMP_IF_TRUE_OR_POP",
+        "JUMP_IF_FALSE_OR_POP",
+    }
+)
+"""Conditional jumps on a value's truth (Python 3.11 / 3.12 names)."""
+
+_COMPARISONS = frozenset({"COMPARE_OP", "IS_OP", "CONTAINS_OP"})
+"""A truth jump right after one of these tests a comparison, which SymPy refuses to decide."""
+
+
+def _branch_in_code(code: types.CodeType) -> str | None:
+    """The first untraceable branch of ``code`` (nested code included), else None."""
+    todo = [code]
+    while todo:
+        c = todo.pop()
+        prev = None
+        for ins in dis.get_instructions(c):
+            if ins.opname == "COMPARE_OP" and ins.argval in ("==", "!="):
+                return f"tests a value for equality ({c.co_qualname}: {ins.argval})"
+            if ins.opname in _TRUTH_JUMPS and (prev is None or prev.opname not in _COMPARISONS):
+                line = ins.positions.lineno if ins.positions is not None else None
+                return f"tests a value's truth ({c.co_qualname}, line {line}: if/and/or/not on a number)"
+            if ins.opname not in ("CACHE", "EXTENDED_ARG", "NOP"):
+                prev = ins
+        todo += [k for k in c.co_consts if isinstance(k, types.CodeType)]
+    return None
+
+
+def _untraceable_branch(fn: Any, seen: set[int] | None = None) -> str | None:
+    """Why ``fn`` or a helper it calls branches in a way tracing cannot follow, else None.
+
+    Two such branches: an equality test (``x == c``, which SymPy answers structurally) and a truth
+    test that is not on a comparison (``if flag:``, ``a or b``, ``not x``: a SymPy expression is
+    always truthy). A branch on a comparison (``if x > 0:``) needs no scan: SymPy refuses it.
+    """
     py = getattr(fn, "py_func", fn)
     code = getattr(py, "__code__", None)
     seen = set() if seen is None else seen
     if code is None or id(code) in seen:
         return None
     seen.add(id(code))
-    todo = [code]
-    while todo:
-        c = todo.pop()
-        for ins in dis.get_instructions(c):
-            if ins.opname == "COMPARE_OP" and ins.argval in ("==", "!="):
-                return f"{getattr(py, '__qualname__', '?')}: {ins.argval}"
-        todo += [k for k in c.co_consts if isinstance(k, types.CodeType)]
+    if (why := _branch_in_code(code)) is not None:
+        return why
     glb = getattr(py, "__globals__", {})
     helpers = [glb.get(n) for n in code.co_names]
     for cell in getattr(py, "__closure__", None) or ():
@@ -173,8 +215,8 @@ def _equality_test(fn: Any, seen: set[int] | None = None) -> str | None:
             continue
     for h in helpers:
         is_function = isinstance(h, types.FunctionType) or isinstance(getattr(h, "py_func", None), types.FunctionType)
-        if is_function and (where := _equality_test(h, seen)) is not None:
-            return where
+        if is_function and (why := _untraceable_branch(h, seen)) is not None:
+            return why
     return None
 
 
@@ -335,12 +377,9 @@ def _code_version() -> str:
     return _FINGERPRINT
 
 
-def _disk_path(fn: Callable[..., Any], args: tuple[str, ...]) -> Path | None:
-    if os.environ.get("PHYSTWIN_PARTIALS_CACHE", "1") == "0":
-        return None
-    try:
-        key = _kernels.register(fn)
-    except Exception:  # an unregistrable function: trace it every time
+def _disk_path(key: str | None, args: tuple[str, ...]) -> Path | None:
+    """Cache file of the partials of the kernel ``key`` (its code fingerprint) in ``args``."""
+    if key is None or os.environ.get("PHYSTWIN_PARTIALS_CACHE", "1") == "0":
         return None
     base = os.environ.get("PHYSTWIN_CACHE_DIR")
     root = Path(base) if base else Path.home() / ".cache" / "phystwin"

@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from phystwin._jit import NUMBA_ERRORS
 from phystwin.core.model import Layout, Model, Signal, StateBound, state_bounds
 from phystwin.core.status import STATE_BOUND
 from phystwin.physics import _kernels, jacobian_check
@@ -416,6 +419,13 @@ class _Compiler:
         needs: dict[int, list[int]] = {}
         self._solution: dict[int, _Alt] = {}
         kernels: dict[str, str] = {}
+        self.kernel_names = kernels  # registry key -> name in the generated module (k0, k1, ...)
+        self.kernel_owner: dict[str, str] = {
+            alt.fn_key: f"component {eq.owner}, equation {eq.label}"
+            for eq in self.eqs
+            for alt in eq.alts
+            if alt.fn_key is not None
+        }
 
         def kname(key: str) -> str:
             return kernels.setdefault(key, f"k{len(kernels)}")
@@ -444,8 +454,10 @@ class _Compiler:
 
         def call(path: str, comp: Component, fn: Callable[..., float]) -> tuple[str, list[str | int]]:
             args = [self._arg(path, comp, a) for a in arg_names(fn)]
+            key = _kernels.register(fn)
+            self.kernel_owner.setdefault(key, f"component {path}, equation {getattr(fn, '__qualname__', key)}")
             return (
-                f"{kname(_kernels.register(fn))}({', '.join(_placeholder(a) for a in args)})",
+                f"{kname(key)}({', '.join(_placeholder(a) for a in args)})",
                 args,
             )
 
@@ -606,11 +618,20 @@ def compile_system(
     unit_notes = check_dimensions(comp.flat, cache_dir())  # refuses a dimensionally wrong equation or an unknown unit
     source, layout = comp.generate()
     module, digest, path = load_model_module(source)
-    # refuses a Jacobian that disagrees with finite differences of rhs (a pass is cached with the module)
-    checked = jacobian_check.verify(
-        module, layout, comp.jacobians, model_name=system.name, source_path=path, components=comp.flat.leaves.values()
-    )
-    return Model(
+    # refuses a Jacobian that disagrees with finite differences of rhs (a pass is cached with the module);
+    # its first call of rhs / jac compiles them: an equation numba cannot compile fails here
+    try:
+        checked = jacobian_check.verify(
+            module,
+            layout,
+            comp.jacobians,
+            model_name=system.name,
+            source_path=path,
+            components=comp.flat.leaves.values(),
+        )
+    except NUMBA_ERRORS as exc:
+        raise _kernel_compile_error(exc, comp, module, path, system.name) from None
+    model = Model(
         name=system.name,
         layout=layout,
         kernels=module,
@@ -623,3 +644,93 @@ def compile_system(
         derivative_notes=comp.jacobians.notes + checked,
         unit_notes=unit_notes,
     )
+    try:  # compile (or load from numba's cache) every kernel now, so no run fails on its first call
+        model.functions()
+    except NUMBA_ERRORS as exc:
+        raise _kernel_compile_error(exc, comp, module, path, system.name) from None
+    except Exception:  # noqa: S110 - anything else (an unreadable numba cache) surfaces at the first run, as before
+        pass
+    return model
+
+
+class KernelCompileError(ModelDefinitionError):
+    """Numba cannot compile an equation (a plain-Python helper without ``@njit``, a numpy function
+    numba does not support in ``nopython`` mode, ``math.fmod``...).
+
+    Attributes
+    ----------
+    equation : str
+        ``"component <path>, equation <label>"`` of the kernel that failed ("" if not identified).
+    kernel : str
+        Its registry key (:mod:`phystwin.physics._kernels`), "" if not identified.
+    location : str
+        ``file:line`` in the user's code named by numba's message ("" if none).
+    """
+
+    def __init__(self, message: str, *, equation: str = "", kernel: str = "", location: str = "") -> None:
+        super().__init__(message)
+        self.equation = equation
+        self.kernel = kernel
+        self.location = location
+
+
+_NUMBA_FILE = re.compile(r'^\s*File "([^"]+)", line (\d+)')
+_NUMBA_NOISE = ("Failed in ", "During:", "<source elided>", "Enable logging at debug level")
+
+
+def _kernel_compile_error(exc: Exception, comp: Any, module: Any, path: str, model_name: str) -> KernelCompileError:
+    """A readable refusal from numba's compile error: the equation whose kernel failed, the user's
+    file:line numba names, and the first lines of its message (no traceback)."""
+    text = str(exc)
+    lines = text.splitlines()
+    generated = os.path.realpath(path)
+    # the kernel: a `kN(` call on the generated module's line numba quotes, else the function numba names
+    by_name = {v: k for k, v in getattr(comp, "kernel_names", {}).items()}
+    key = ""
+    for n, line in enumerate(lines):
+        m = _NUMBA_FILE.match(line)
+        if m and os.path.realpath(m.group(1)) == generated:
+            for quoted in lines[n + 1 : n + 4]:
+                hit = re.search(r"\b(k\d+)\(", quoted)
+                if hit and hit.group(1) in by_name:
+                    key = by_name[hit.group(1)]
+                    break
+            if key:
+                break
+    if not key:  # the function numba names ("<function C.<lambda> at 0x...>")
+        named = {re.sub(r"[<>]", "", q).replace(".", "_") for q in re.findall(r"<function ([\w.<>]+) at", text)}
+        key = next((k for k in by_name.values() if k.rsplit("_", 1)[0] in named), "")
+    owners = dict(getattr(comp, "kernel_owner", {}))
+    jac = getattr(comp, "jacobians", None)
+    for lk in getattr(jac, "links", ()):
+        if lk.row is not None and lk.fn is not None:  # a derivative: name it d(x)/dt
+            try:
+                owners[_kernels.register(lk.fn)] = f"component {lk.owner}, equation {lk.equation}"
+            except Exception:  # noqa: S112 - best effort naming
+                continue
+    owner = owners.get(key, "")
+    location = ""
+    for line in lines:
+        m = _NUMBA_FILE.match(line)
+        if m and os.path.realpath(m.group(1)) != generated and "site-packages" not in m.group(1):
+            location = f"{os.path.abspath(m.group(1))}:{m.group(2)}"
+            break
+    relevant: list[str] = []
+    for line in lines:
+        stripped = line.strip()
+        if not stripped or stripped.startswith(_NUMBA_NOISE):
+            continue
+        m = _NUMBA_FILE.match(line)
+        if m and os.path.realpath(m.group(1)) == generated:
+            break
+        relevant.append("    " + stripped)
+        if len(relevant) >= 8:
+            break
+    what = owner or (f"kernel {key}" if key else "one of its equations")
+    where = f" ({location})" if location else ""
+    message = (
+        f"model {model_name!r}: numba cannot compile {what}{where}: an equation must be plain arithmetic on "
+        "floats, math functions, numpy functions numba supports, and helper functions decorated with "
+        "phystwin._jit.njit. Numba says:\n" + "\n".join(relevant or ["    " + type(exc).__name__])
+    )
+    return KernelCompileError(message, equation=owner, kernel=key, location=location)
