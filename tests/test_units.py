@@ -6,12 +6,24 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from phystwin.config.resolve import resolve, to_si
 from phystwin.config.schema import parse_config, parse_quantity
-from phystwin.units import Constant, UnitError, conversion, convert, dimension_text, parse_unit, same_unit, value_in
+from phystwin.units import (
+    Constant,
+    UnitError,
+    conversion,
+    convert,
+    dimension_text,
+    is_coherent,
+    parse_unit,
+    same_unit,
+    si_unit,
+    to_unit,
+    value_in,
+)
 
 CONVERSIONS = [
     # (value, unit, SI unit, expected SI value)
@@ -87,9 +99,16 @@ _UNIT_PAIRS = [(u, si) for _, u, si, _ in CONVERSIONS]
 _values = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_infinity=False)
 
 
+def _physical(value: float, unit: str) -> bool:
+    """False for a temperature below absolute zero (refused: see the tests at the end)."""
+    u = parse_unit(unit)
+    return not u.offset or value * u.scale + u.offset >= 0.0
+
+
 @given(value=_values, pair=st.sampled_from(_UNIT_PAIRS))
 def test_value_unit_si_round_trip(value: float, pair: tuple[str, str]) -> None:
     unit, si = pair
+    assume(_physical(value, unit))
     back = convert(convert(value, unit, si), si, unit)
     assert back == pytest.approx(value, rel=1e-9, abs=1e-9 * max(1.0, abs(value)))
 
@@ -97,6 +116,7 @@ def test_value_unit_si_round_trip(value: float, pair: tuple[str, str]) -> None:
 @given(value=_values, pair=st.sampled_from(_UNIT_PAIRS))
 def test_string_and_table_forms_convert_alike(value: float, pair: tuple[str, str]) -> None:
     unit, si = pair
+    assume(_physical(value, unit))
     expected = convert(value, unit, si)
     from_string = to_si(parse_quantity(f"{value!r} {unit}"), si, "x")
     from_table = to_si(parse_quantity({"value": value, "unit": unit}), si, "x")
@@ -270,3 +290,63 @@ voltage = "12000 mV"
     np.testing.assert_array_equal(x0, fake_model.initial_state(spec.x0))
     u = fake_model.input_vector({"voltage": "12000 mV"})
     np.testing.assert_array_equal(u, fake_model.input_vector(dict(spec.inputs)))
+
+
+# ---------------------------------------------------------------------------------------- coherent SI
+@pytest.mark.parametrize(
+    ("unit", "si"),
+    [
+        ("mH", "H"),
+        ("kJ/K", "J/K"),
+        ("degC", "K"),
+        ("degF", "K"),
+        ("rpm", "rad/s"),
+        ("deg", "rad"),
+        ("%", "1"),
+        ("Ah", "C"),
+        ("bar", "Pa"),
+        ("min", "s"),
+        ("g", "kg"),
+        ("mm", "m"),
+        ("L", "m3"),
+        ("mm/min", "m/s"),
+        ("mg/L", "kg/m3"),
+    ],
+)
+def test_a_unit_that_is_not_coherent_si_names_the_si_unit_to_declare(unit: str, si: str) -> None:
+    assert not is_coherent(parse_unit(unit))
+    assert si_unit(unit) == si
+    assert is_coherent(parse_unit(si)) and parse_unit(si).dim == parse_unit(unit).dim
+
+
+@pytest.mark.parametrize("unit", ["rad", "1", "W/(m2*K)", "kg*m2", "N*m", "Hz", "rad/s", "Pa*s2/m6", "(m/s)^0.8", "kg"])
+def test_coherent_si_units(unit: str) -> None:
+    assert is_coherent(parse_unit(unit))
+    assert si_unit(unit) == unit
+
+
+# ---------------------------------------------------------------------------------------- below absolute zero
+@pytest.mark.parametrize(("value", "unit"), [(-300.0, "degC"), (-500.0, "degF"), (-273.2, "degC")])
+def test_a_temperature_below_absolute_zero_is_refused_naming_the_value(value: float, unit: str) -> None:
+    with pytest.raises(UnitError, match=rf"{value:g} {unit} is below absolute zero \(-[\d.]+ K\)"):
+        convert(value, unit, "K")
+    with pytest.raises(UnitError, match=rf"^input 'T_amb': {value:g} {unit} is below absolute zero"):
+        value_in(f"{value} {unit}", "K", "input 'T_amb'")
+    with pytest.raises(UnitError, match="below absolute zero"):
+        to_unit([20.0, value], unit, "K", "x")
+    assert convert(-273.15, "degC", "K") == pytest.approx(0.0, abs=1e-9)  # absolute zero itself is fine
+    assert convert(-459.67, "degF", "K") == pytest.approx(0.0, abs=1e-9)
+    assert convert(-300.0, "K", "K") == -300.0  # no offset unit: not this check's business
+
+
+def test_below_absolute_zero_is_refused_at_every_boundary(fake_model) -> None:  # type: ignore[no-untyped-def]
+    from phystwin.physics.thermal import HeatCapacitor
+
+    with pytest.raises(ValueError, match=r"-300 degC is below absolute zero \(-26.85 K\)"):
+        fake_model.initial_state({"mass.T": "-300 degC"})
+    with pytest.raises(ValueError, match=r"-500 degC is below absolute zero"):
+        fake_model.input_vector({"T_amb": "-500 degC"})
+    with pytest.raises(ValueError, match=r"-500 degC is below absolute zero"):
+        HeatCapacitor("core", T="-500 degC")
+    assert "-500 degC is below absolute zero" in _toml_problem(fake_model, "inputs", "T_amb", "-500 degC")
+    assert "-300 degC is below absolute zero" in _toml_problem(fake_model, "initial", "mass.T", "-300 degC")

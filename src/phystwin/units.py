@@ -62,12 +62,14 @@ __all__ = [
     "convert",
     "dimension_text",
     "dimensions_of",
+    "is_coherent",
     "known_units",
     "parse_unit",
     "parse_value",
     "pint_unit",
     "registry",
     "same_unit",
+    "si_unit",
     "to_unit",
     "value_in",
 ]
@@ -414,6 +416,80 @@ def _save_parsed() -> None:
         os.replace(tmp, path)
 
 
+# ---------------------------------------------------------------------------------------- coherent SI
+def is_coherent(unit: Unit) -> bool:
+    """True for a coherent SI unit: factor 1 and offset 0 to its SI base form (``H``, ``W/(m2*K)``,
+    ``rad/s``, ``Hz``, ``kg*m2``, ``1``); false for ``mH``, ``kJ/K``, ``degC``, ``rpm``, ``%``, ``bar``, ``g``."""
+    return unit.offset == 0.0 and math.isclose(unit.scale, 1.0, rel_tol=1e-12)
+
+
+_SI_OF = {
+    "gram": "kg",
+    "minute": "s",
+    "hour": "s",
+    "day": "s",
+    "revolution": "rad",
+    "revolutions_per_minute": "(rad/s)",
+    "degree": "rad",
+    "bar": "Pa",
+    "degree_Celsius": "K",
+    "degree_Fahrenheit": "K",
+    "percent": "1",
+    "liter": "m**3",
+    "ampere_hour": "C",
+    "watt_hour": "J",
+}
+"""The coherent SI unit that replaces a non-SI one in :func:`si_unit` (a prefixed unit loses its prefix)."""
+_NAME_IN_EXPR = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
+
+
+def si_unit(text: str) -> str:
+    """The coherent SI unit of the same kind as ``text`` (``"mH"`` -> ``"H"``, ``"kJ/K"`` -> ``"J/K"``,
+    ``"degC"`` -> ``"K"``, ``"rpm"`` -> ``"rad/s"``, ``"%"`` -> ``"1"``); ``text`` itself when it is one.
+
+    The unit a component or a System declares must be one (:func:`is_coherent`): equations compute in SI.
+    """
+    unit = parse_unit(text)
+    if is_coherent(unit):
+        return text.strip()
+    expr, _ = _expression(text)
+    reg = registry()
+
+    def swap(m: re.Match[str]) -> str:
+        name = m.group(0)
+        if is_coherent(parse_unit(name)):
+            return name
+        usable = [(p, u) for p, u, _ in reg.parse_unit_name(name) if not (p and u in _NOT_PREFIXABLE)]
+        lone = usable[0][1]
+        return _SI_OF.get(lone) or str(reg.get_symbol(lone))
+
+    spelled = _NAME_IN_EXPR.sub(swap, expr)
+    spelled = re.sub(r"(?<=[A-Za-z])\*\*(-?\d+)(?![\d.])", r"\1", spelled).replace("**", "^")
+    if spelled.startswith("(") and spelled.endswith(")") and spelled.count("(") == 1:
+        spelled = spelled[1:-1]
+    try:
+        candidate = parse_unit(spelled)
+    except UnitError:  # pragma: no cover - every replacement above parses
+        return dimension_text(unit.dim)
+    if is_coherent(candidate) and candidate.dim == unit.dim:
+        return spelled
+    return dimension_text(unit.dim)  # pragma: no cover - a safe spelling (kg, not g, so it is coherent)
+
+
+def _above_absolute_zero(value: Any, unit: Unit, what: str | None) -> None:
+    """Refuse a temperature given in an offset unit (``degC``, ``degF``) that lies below 0 K."""
+    if not unit.offset:
+        return
+    given = np.asarray(value, dtype=np.float64)
+    kelvin = given * unit.scale + unit.offset
+    below = np.flatnonzero(np.reshape(kelvin < -1e-9, -1))
+    if below.size:
+        k = int(below[0])
+        v, si = float(given.reshape(-1)[k]), float(kelvin.reshape(-1)[k])
+        where = f"{what}: " if what else ""
+        raise UnitError(f"{where}{v:g} {unit.text} is below absolute zero ({si:g} K); a temperature is at least 0 K")
+
+
 def conversion(unit: str, target: str) -> tuple[float, float]:
     """``(scale, offset)`` so that ``value_in_target = value * scale + offset``.
 
@@ -431,6 +507,7 @@ def conversion(unit: str, target: str) -> tuple[float, float]:
 def convert(value: float, unit: str, target: str) -> float:
     """``value`` given in ``unit``, expressed in ``target`` (e.g. ``convert(25, "degC", "K") == 298.15``)."""
     scale, offset = conversion(unit, target)
+    _above_absolute_zero(value, parse_unit(unit), None)
     return float(value) * scale + offset
 
 
@@ -510,6 +587,7 @@ def to_unit(value: Any, unit: str | None, declared: str, what: str) -> Any:
             f"unit {unit!r} does not convert to {declared!r}, the unit of {what} "
             f"({parse_unit(unit).dimension()} is not {target.dimension()})"
         ) from None
+    _above_absolute_zero(value, parse_unit(unit), what)
     if isinstance(value, np.ndarray | list | tuple):
         return np.asarray(value, dtype=np.float64) * scale + offset
     return float(value) * scale + offset

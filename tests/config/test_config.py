@@ -305,8 +305,11 @@ def test_vector_size_and_scalar_mismatch(fake_model) -> None:  # type: ignore[no
 
 
 def test_state_bounds(fake_model) -> None:  # type: ignore[no-untyped-def]
-    problems = _problems('[twin]\ntype = "fake"\n[initial]\n"mass.T" = "-300 degC"\n', fake_model, duration=1)
+    problems = _problems('[twin]\ntype = "fake"\n[initial]\n"mass.T" = "-5 K"\n', fake_model, duration=1)
     assert "outside [0, inf] K" in _one(problems, 'initial."mass.T"')
+    # an offset unit below 0 K is refused before the bounds, naming the value (the units' own check)
+    problems = _problems('[twin]\ntype = "fake"\n[initial]\n"mass.T" = "-300 degC"\n', fake_model, duration=1)
+    assert "-300 degC is below absolute zero (-26.85 K)" in _one(problems, 'initial."mass.T"')
 
 
 def test_missing_required_input_duration_and_dt(fake_model) -> None:  # type: ignore[no-untyped-def]

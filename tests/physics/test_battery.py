@@ -29,7 +29,7 @@ def ocv(soc: float) -> float:
 
 def build_cell_bench() -> System:
     s = System("cell_bench")
-    s.add(LiIonCell("cell", heat_port=True, Q_Ah=Q_AH, R0=R0, R1=R1, C1=C1, R2=R2, C2=C2, SOC=SOC0))
+    s.add(LiIonCell("cell", heat_port=True, Q=f"{Q_AH} A*h", R0=R0, R1=R1, C1=C1, R2=R2, C2=C2, SOC=SOC0))
     s.add(CurrentSource("load"))
     s.add(Ground("gnd"))
     s.add(HeatCapacitor("can", C=C_CAN, T=298.15))

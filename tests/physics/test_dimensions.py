@@ -28,6 +28,14 @@ def _system(*components: Component, connect: tuple[tuple[str, str], ...] = ()) -
     return s
 
 
+BRANCH = ": only the branch taken at the start values was dimension-checked"
+
+
+def _fully_checked(notes: tuple[str, ...] | list[str]) -> list[str]:
+    """The notes other than "only one branch was checked" (an equation with an ``if``)."""
+    return [n for n in notes if not n.endswith(BRANCH)]
+
+
 def _refusal(*components: Component, connect: tuple[tuple[str, str], ...] = ()) -> str:
     with pytest.raises(DimensionError) as exc:
         check_dimensions(flatten(_system(*components, connect=connect)))
@@ -163,7 +171,7 @@ def test_numbers_are_wildcards_in_sums_and_comparisons_and_constants_carry_units
             "w": lambda w, k: -k * math.sqrt(w * w) * math.copysign(1.0, w),
         }
 
-    assert check_component("m", Lenient("m")) == []
+    assert check_component("m", Lenient("m")) == [f"m: relation 0: T_c = f(T){BRANCH}"]
 
 
 def test_a_physical_constant_needs_its_unit() -> None:
@@ -209,22 +217,23 @@ def _library_components() -> list[Component]:
 
 @pytest.mark.parametrize("comp", _library_components(), ids=lambda c: c.name)
 def test_every_library_component_is_dimensionally_consistent_and_fully_checked(comp: Component) -> None:
-    assert check_component(comp.name, comp) == []
+    assert _fully_checked(check_component(comp.name, comp)) == []
 
 
 @pytest.mark.parametrize("build", [dc_motor.build, li_ion_cell.build], ids=["dc_motor", "li_ion_cell"])
 def test_reference_twins_pass_with_every_equation_checked(build) -> None:  # type: ignore[no-untyped-def]
-    assert check_dimensions(flatten(build())) == ()
+    assert _fully_checked(check_dimensions(flatten(build()))) == []
 
 
 def test_the_custom_fan_example_passes() -> None:
     import custom_fan  # examples/ is on sys.path (conftest)
 
-    assert check_dimensions(flatten(custom_fan.build())) == ()
+    assert _fully_checked(check_dimensions(flatten(custom_fan.build()))) == []
 
 
 def test_a_passing_check_is_cached_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert check_dimensions(flatten(dc_motor.build()), tmp_path) == ()
+    notes = check_dimensions(flatten(dc_motor.build()), tmp_path)
+    assert _fully_checked(notes) == []
     assert len(list(tmp_path.glob("units_*.json"))) == 1
     checked: list[str] = []
     real = dimensions_module.check_component
@@ -234,9 +243,9 @@ def test_a_passing_check_is_cached_on_disk(tmp_path: Path, monkeypatch: pytest.M
         return real(path, comp)
 
     monkeypatch.setattr(dimensions_module, "check_component", spy)
-    assert check_dimensions(flatten(dc_motor.build()), tmp_path) == ()
+    assert check_dimensions(flatten(dc_motor.build()), tmp_path) == notes  # branch notes are cached too
     assert checked == []  # the same structure: read from the cache, nothing traced
-    assert check_dimensions(flatten(li_ion_cell.build()), tmp_path) == ()
+    assert _fully_checked(check_dimensions(flatten(li_ion_cell.build()), tmp_path)) == []
     assert checked  # another structure is checked
     with pytest.raises(DimensionError):  # and a refusal is never cached
         check_dimensions(flatten(_system(WrongWinding("w"))), tmp_path)
@@ -252,3 +261,192 @@ def test_fmu_units_unknown_to_phystwin_are_declared_by_their_dimension() -> None
     assert _si_unit(var, (speed,)) == ("m/s", 1.663e-4, 0.0)
     plain = FMUVariable("n", 2, "output", "continuous", "Real", unit=None, si_scale=1.0, si_offset=0.0)
     assert _si_unit(plain, (speed,))[0] == "1"
+
+
+# ---------------------------------------------------------------------------------------- coherent SI units only
+def _declaring(kind: str, unit: str) -> Component:
+    """A component declaring one item of ``kind`` in ``unit`` (its equations would read the raw number)."""
+
+    if kind == "parameter":
+
+        class P(Component):
+            states = (State("x", "1", 0.0),)
+            parameters = (Parameter("L", unit, 2.0),)
+            derivatives = {"x": lambda: 0.0}
+
+        return P("c")
+    if kind == "state":
+
+        class S(Component):
+            states = (State("T", unit, 20.0),)
+            derivatives = {"T": lambda: 0.0}
+
+        return S("c")
+    if kind == "input":
+
+        class I(Component):  # noqa: E742
+            inputs = (Variable("u", unit),)
+            variables = (Variable("y", unit),)
+            relations = (Relation({"y": lambda u: u}),)
+
+        return I("c")
+    if kind == "variable":
+
+        class V(Component):
+            variables = (Variable("y", unit),)
+            relations = (Relation({"y": lambda: 1.0}),)
+
+        return V("c")
+    kind_ = PortKind("odd", "p", unit, "f", "W")  # a port kind's across unit
+
+    class Q(Component):
+        ports = (Port("a", kind_),)
+        relations = (Relation({"a.f": lambda: 0.0}),)
+
+    return Q("c")
+
+
+@pytest.mark.parametrize(
+    ("kind", "unit", "si", "factor"),
+    [
+        ("parameter", "mH", "H", "(0.001 H)"),
+        ("parameter", "kJ/K", "J/K", "(1000 J/K)"),
+        ("parameter", "degC", "K", "(1 K per degC, 0 degC = 273.15 K)"),
+        ("parameter", "rpm", "rad/s", "(0.10472 rad/s)"),
+        ("parameter", "Ah", "C", "(3600 C)"),
+        ("parameter", "min", "s", "(60 s)"),
+        ("state", "degC", "K", "(1 K per degC, 0 degC = 273.15 K)"),
+        ("state", "deg", "rad", "(0.0174533 rad)"),
+        ("state", "g", "kg", "(0.001 kg)"),
+        ("input", "%", "1", "(0.01 1)"),
+        ("input", "bar", "Pa", "(100000 Pa)"),
+        ("variable", "mm", "m", "(0.001 m)"),
+        ("port", "kW", "W", "(1000 W)"),
+    ],
+)
+def test_a_declared_unit_that_is_not_coherent_si_is_refused_naming_the_si_unit(
+    kind: str, unit: str, si: str, factor: str
+) -> None:
+    comp = _declaring(kind, unit)
+    msg = _refusal(comp)
+    item = {"parameter": "parameter L", "state": "state T", "input": "input u", "variable": "variable y"}.get(
+        kind, "port a (odd) variable p"
+    )
+    assert msg.startswith(f"c ({type(comp).__name__}): {item} is declared in {unit!r} {factor}: "), msg
+    assert f"declare it in the SI unit {si!r} (equations compute in SI)" in msg
+    assert "in configs and the Python API" in msg
+
+
+def test_the_refusal_message_shows_the_value_in_the_declared_unit() -> None:
+    class RL(Component):
+        states = (State("i", "A", 0.0),)
+        parameters = (Parameter("L", "mH", 2.0), Parameter("R", "Ohm", 1.0), Parameter("V", "V", 1.0))
+        derivatives = {"i": lambda i, L, R, V: (V - R * i) / L}
+
+    s = _system(RL("c"))
+    with pytest.raises(DimensionError) as exc:
+        s.compile()
+    assert str(exc.value) == (
+        "c (RL): parameter L is declared in 'mH' (0.001 H): declare it in the SI unit 'H' (equations compute in SI); "
+        'give values as "2 mH" in configs and the Python API'
+    )
+
+
+def test_the_review_reproductions_are_refused() -> None:
+    """/tmp/review/u2.py: an ambient in degC read as 20 K, a set speed in rpm read as rad/s."""
+
+    class Room(Component):
+        states = (State("T", "K", "20 degC"),)
+        parameters = (Parameter("Ta", "degC", 20.0, "ambient"), Parameter("tau", "s", 100.0))
+        derivatives = {"T": lambda T, Ta, tau: (Ta - T) / tau}
+
+    class Wheel(Component):
+        states = (State("w", "rad/s", 0.0),)
+        parameters = (Parameter("n_set", "rpm", 1000.0), Parameter("tau", "s", 1.0))
+        derivatives = {"w": lambda w, n_set, tau: (n_set - w) / tau}
+
+    assert "r (Room): parameter Ta is declared in 'degC'" in _refusal(Room("r"))
+    assert "declare it in the SI unit 'rad/s'" in _refusal(Wheel("wh"))
+
+
+def test_a_state_in_degc_on_a_heat_port_is_refused() -> None:
+    class Body(Component):
+        ports = (HeatPort("port"),)
+        states = (State("T", "degC", 20.0),)
+        parameters = (Parameter("C", "J/K", 10.0),)
+        derivatives = {"T": lambda port_Q_flow, C: port_Q_flow / C}
+        relations = (Relation({"port.T": lambda T: T}),)
+
+    assert "b (Body): state T is declared in 'degC'" in _refusal(Body("b"))
+
+
+@pytest.mark.parametrize("unit", ["degC", "rpm", "mA"])
+def test_a_system_input_or_output_not_in_coherent_si_is_refused(unit: str) -> None:
+    s = System("s")
+    s.add(FixedTemperature("amb", T=300.0))
+    s.input("x", unit, (), default=1.0)
+    with pytest.raises(DimensionError, match=rf"^system input 'x' is declared in '{unit}' .*declare it in the SI unit"):
+        check_dimensions(flatten(s))
+    s = System("s")
+    s.add(FixedTemperature("amb", T=300.0))
+    s.output("T", "amb.port.T", unit="degC")
+    with pytest.raises(Exception, match="degC"):  # flatten or the check: never silently
+        check_dimensions(flatten(s))
+
+
+@pytest.mark.parametrize("unit", ["rad", "1", "W/(m2*K)", "kg*m2", "N*m", "Hz", "rad/s", "V*s/rad", "(m/s)^0.8"])
+def test_coherent_si_units_are_accepted(unit: str) -> None:
+    assert check_component("c", _declaring("parameter", unit)) == []
+
+
+def test_values_in_other_units_convert_to_the_declared_si_unit_at_the_boundary() -> None:
+    """The fixed reproduction of /tmp/review/u4.py: L declared in H, given as "2 mH"."""
+    from phystwin import simulate
+
+    class RL(Component):
+        states = (State("i", "A", 0.0),)
+        parameters = (Parameter("L", "H", "2 mH"), Parameter("R", "Ohm", 1.0), Parameter("V", "V", 1.0))
+        derivatives = {"i": lambda i, L, R, V: (V - R * i) / L}
+
+    s = _system(RL("c"))
+    s.output("i", "c.i")
+    m = s.compile()
+    assert m.parameters()[0] == pytest.approx(2e-3)
+    assert m.parameters({"c.L": "2 mH"})[0] == pytest.approx(2e-3)
+    assert float(RL("d", L="2 mH").parameter_values["L"]) == pytest.approx(2e-3)
+    tr = simulate(m, (0.0, 0.002), params={"c.L": "2 mH"})
+    assert tr["i"][-1] == pytest.approx(1.0 - math.exp(-1.0), rel=1e-3)
+
+
+def test_the_example_twins_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "examples" / "user_twin"))
+    for name in ("custom_fan", "pump_twin"):  # examples/ is on sys.path (conftest)
+        assert _fully_checked(importlib.import_module(name).build().compile().unit_notes) == []
+    for build in (dc_motor.build, li_ion_cell.build):
+        assert _fully_checked(build().compile().unit_notes) == []
+
+
+# ---------------------------------------------------------------------------------------- branches
+def _ramp(x: float) -> float:
+    return x if x > 0.0 else 0.0
+
+
+def test_an_equation_with_a_branch_says_only_one_branch_was_checked() -> None:
+    class Branchy(Component):
+        states = (State("T", "K", 300.0),)
+        parameters = (Parameter("tau", "s", 10.0),)
+        derivatives = {"T": lambda T, tau: T / tau if T > 0 else T}  # the else branch is wrong (K, not K/s)
+
+    class Helper(Component):
+        states = (State("T", "K", 300.0),)
+        parameters = (Parameter("tau", "s", 10.0),)
+        derivatives = {"T": lambda T, tau: _ramp(T) / tau}
+
+    assert check_component("b", Branchy("b")) == [f"b: dT/dt = f(T, tau){BRANCH}"]
+    assert check_component("h", Helper("h")) == [f"h: dT/dt = f(T, tau){BRANCH}"]  # the branch is in a helper
+    model = _system(Branchy("b")).compile()
+    assert model.unit_notes == (f"b: dT/dt = f(T, tau){BRANCH}",)
+    assert "unit notes: b: dT/dt" in repr(model)
+    assert dimensions_module.has_branch(lambda T, tau: T / tau) is False

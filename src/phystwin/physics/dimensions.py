@@ -13,7 +13,10 @@ it returns the unit of its result. :func:`check_dimensions` compares that with w
 
 A mismatch is refused with :class:`DimensionError` naming the component, the equation and both
 dimensions; so is an unknown unit anywhere in a component's declaration (``"Jolts/K"``), naming the
-item. Every check runs on the SI dimension: ``kJ`` and ``J`` agree, ``degC`` is read as ``K``.
+item, and so is a declared unit that is not coherent SI (``mH``, ``degC``, ``rpm``, ``%``: factor 1 and
+offset 0 to SI are required, because equations read the numbers as SI; values may still be given in those
+units at the boundaries), naming the SI unit to declare instead. Equations are then checked on the SI
+dimension (``N*m`` and ``J`` agree).
 
 Rules that keep real equations checkable:
 
@@ -26,7 +29,8 @@ Rules that keep real equations checkable:
 * ``exp``, ``log``, ``sin``, ``tanh``, ... take dimensionless arguments and return dimensionless values;
   ``sqrt``, ``abs``, ``min``, ``max``, ``copysign``, ``hypot``, ``clip``, ``where`` keep or combine units.
 * A branch follows the start values (states, parameter defaults; 1.0-ish for algebraic variables):
-  the other branch of an ``if`` is not checked.
+  the other branch of an ``if`` is not checked, and ``Model.unit_notes`` says so for every equation with a
+  conditional jump in its bytecode or its helpers' (:func:`has_branch`).
 
 What cannot be traced (a ``numpy`` function the namespace lacks, ``float(x)`` of a quantity, an FMU call)
 is not refused: the model lists it in ``Model.unit_notes`` ("not dimension-checked: ...").
@@ -38,6 +42,7 @@ compile of the same structure costs a hash, not a trace.
 from __future__ import annotations
 
 import contextlib
+import dis
 import hashlib
 import importlib.metadata
 import json
@@ -67,9 +72,18 @@ from phystwin.physics.dimension_tracing import (
 )
 from phystwin.physics.flatten import Flat
 from phystwin.physics.tracing import UntraceableError, trace
-from phystwin.units import Constant, Dim, UnitError, dimension_text, parse_unit
+from phystwin.units import Constant, Dim, UnitError, dimension_text, is_coherent, parse_unit, si_unit
 
-__all__ = ["DimensionClashError", "DimensionError", "check_component", "check_dimensions", "pint_namespace", "quantity"]
+__all__ = [
+    "DimensionClashError",
+    "DimensionError",
+    "check_component",
+    "check_dimensions",
+    "has_branch",
+    "not_si",
+    "pint_namespace",
+    "quantity",
+]
 
 
 class DimensionError(ModelDefinitionError):
@@ -129,13 +143,36 @@ def _who(path: str, comp: Component) -> str:
 
 
 def check_declared_units(path: str, comp: Component) -> dict[str, Dim]:
-    """The dimension of every name an equation of ``comp`` may read; :class:`DimensionError` for an unknown unit."""
+    """The dimension of every name an equation of ``comp`` may read; :class:`DimensionError` for an unknown
+    unit or one that is not coherent SI (``mH``, ``degC``, ``rpm``: equations compute in SI)."""
+    examples = _examples(comp)
     for item, unit in _declared(comp):
         try:
-            parse_unit(unit)
+            parsed = parse_unit(unit)
         except UnitError as exc:
             raise DimensionError(f"{_who(path, comp)}: {item} has an unknown unit {unit!r}: {exc}") from None
+        if not is_coherent(parsed):
+            raise DimensionError(f"{_who(path, comp)}: {not_si(item, unit, examples.get(item))}")
     return {name: parse_unit(unit).dim for name, unit in comp.local_units().items()}
+
+
+def not_si(item: str, unit: str, example: Any = None) -> str:
+    """Why a declared unit that is not coherent SI is refused, with the SI unit to declare instead."""
+    u = parse_unit(unit)
+    si = si_unit(unit)
+    factor = f"{u.scale:g} {si}" if not u.offset else f"{u.scale:g} {si} per {unit}, 0 {unit} = {u.offset:g} {si}"
+    shown = f"{example:g}" if isinstance(example, float | int) and not isinstance(example, bool) else "1"
+    return (
+        f"{item} is declared in {unit!r} ({factor}): declare it in the SI unit {si!r} (equations compute in SI); "
+        f'give values as "{shown} {unit}" in configs and the Python API'
+    )
+
+
+def _examples(comp: Component) -> dict[str, Any]:
+    """A value to show in the message of each state and scalar parameter (its start value or default)."""
+    out: dict[str, Any] = {f"state {s.name}": s.start for s in comp.states}
+    out.update({f"parameter {p.name}": p.default for p in comp.parameters})
+    return out
 
 
 def _start_values(comp: Component) -> dict[str, Any]:
@@ -235,6 +272,8 @@ def check_component(path: str, comp: Component) -> list[str]:
         except UnitError as exc:  # a Constant with a unit that does not parse
             raise DimensionError(f"{_who(path, comp)}: {label}: {exc}") from None
         if verdict is None:
+            if has_branch(eq.fn):
+                notes.append(f"{path}: {label}: only the branch taken at the start values was dimension-checked")
             continue
         kind, text = verdict
         if kind == "mismatch":
@@ -278,14 +317,19 @@ def check_dimensions(flat: Flat, cache: Path | None = None) -> tuple[str, ...]:
         except (OSError, ValueError):
             pass  # unreadable: check again
     roles = {"ext": "input", "virtual_in": "input", "virtual_out": "output"}
-    for info in flat.vars.values():
+    defaults = {key: default for _, _, default, _, key in flat.ext_inputs}
+    for key, info in flat.vars.items():
         if info.role in roles and info.unit:
             try:
-                parse_unit(info.unit)
+                parsed = parse_unit(info.unit)
             except UnitError as exc:
                 raise DimensionError(
                     f"system {roles[info.role]} {info.where!r} has an unknown unit {info.unit!r}: {exc}"
                 ) from None
+            if not is_coherent(parsed):
+                raise DimensionError(
+                    f"system {not_si(f'{roles[info.role]} {info.where!r}', info.unit, defaults.get(key))}"
+                )
     notes: list[str] = []
     for path, comp in flat.leaves.items():
         notes += check_component(path, comp)
@@ -334,6 +378,40 @@ def _constants(fn: Any, depth: int = 0) -> list[str]:
         elif callable(obj) and hasattr(getattr(obj, "py_func", obj), "__code__"):
             out += _constants(obj, depth + 1)
     return out
+
+
+_BRANCHES: dict[Any, bool] = {}
+
+
+def has_branch(fn: Any, depth: int = 0) -> bool:
+    """True if ``fn`` (or a helper it calls, three levels down) has a conditional jump in its bytecode:
+    ``if``/``else``, ``x if c else y``, ``and``/``or``, ``while``; the trace follows one branch only."""
+    if fn in _BRANCHES:
+        return _BRANCHES[fn]
+    py = getattr(fn, "py_func", fn)
+    code = getattr(py, "__code__", None)
+    found = False
+    if code is not None and depth <= 3:
+        found = _code_branches(code)
+        if not found:
+            helpers = [getattr(py, "__globals__", {}).get(n) for n in sorted(_code_names(code))]
+            for cell in py.__closure__ or ():
+                with contextlib.suppress(ValueError):
+                    helpers.append(cell.cell_contents)
+            found = any(
+                callable(h) and hasattr(getattr(h, "py_func", h), "__code__") and has_branch(h, depth + 1)
+                for h in helpers
+            )
+    with contextlib.suppress(TypeError):  # an unhashable callable: not remembered
+        _BRANCHES[fn] = found
+    return found
+
+
+def _code_branches(code: Any) -> bool:
+    # POP_JUMP_IF_FALSE, POP_JUMP_FORWARD_IF_TRUE (3.11), JUMP_IF_FALSE_OR_POP, ...: not JUMP_FORWARD
+    if any("JUMP" in ins.opname and "_IF_" in ins.opname for ins in dis.get_instructions(code)):
+        return True
+    return any(_code_branches(c) for c in code.co_consts if hasattr(c, "co_code"))
 
 
 def _code_names(code: Any) -> set[str]:

@@ -74,7 +74,7 @@ class LiIonCell(Component):
 
         ocv    = OCV(SOC)        (piecewise linear through (soc_table, ocv_table), held outside)
         v      = ocv - v1 - v2 - R0 * i_dis
-        dSOC/dt = -i_dis / (3600 * Q_Ah)
+        dSOC/dt = -i_dis / Q
         C1 dv1/dt = i_dis - v1 / R1
         C2 dv2/dt = i_dis - v2 / R2
         P_loss = R0 i_dis^2 + v1^2 / R1 + v2^2 / R2          (Joule loss)
@@ -89,8 +89,8 @@ class LiIonCell(Component):
 
     Parameters
     ----------
-    Q_Ah : A*h, > 0
-        Capacity.
+    Q : A*s, > 0
+        Capacity (charge; SI, so give it as ``Q="2.5 A*h"`` or ``"cell.Q" = "2.5 A*h"``).
     R0 : Ohm, > 0
         Series (ohmic) resistance.
     R1, R2 : Ohm, > 0
@@ -155,7 +155,7 @@ class LiIonCell(Component):
         Relation({"P_loss": _joule}, "Joule loss"),
     )
     derivatives = {
-        "SOC": lambda i_dis, Q_Ah: -i_dis / (3600.0 * Q_Ah),
+        "SOC": lambda i_dis, Q: -i_dis / Q,
         "v1": lambda i_dis, v1, R1, C1: (i_dis - v1 / R1) / C1,
         "v2": lambda i_dis, v2, R2, C2: (i_dis - v2 / R2) / C2,
     }
@@ -166,7 +166,7 @@ class LiIonCell(Component):
         heat_port: bool = False,
         soc_table: Sequence[float] | np.ndarray = DEFAULT_SOC_TABLE,
         ocv_table: Sequence[float] | np.ndarray = DEFAULT_OCV_TABLE,
-        **values: float,
+        **values: float | str,
     ) -> None:
         soc = np.asarray(soc_table, dtype=np.float64).reshape(-1)
         ocv = np.asarray(ocv_table, dtype=np.float64).reshape(-1)
@@ -185,7 +185,7 @@ class LiIonCell(Component):
             )
         n = int(soc.size)
         self.parameters = (
-            Parameter("Q_Ah", "A*h", 2.5, "capacity", lower=0.0, strict=True),
+            Parameter("Q", "A*s", 9000.0, "capacity (2.5 A*h)", lower=0.0, strict=True),
             Parameter("R0", "Ohm", 0.02, "series resistance", lower=0.0, strict=True),
             Parameter("R1", "Ohm", 0.015, "RC pair 1 resistance", lower=0.0, strict=True),
             Parameter("C1", "F", 2000.0, "RC pair 1 capacitance", lower=0.0, strict=True),

@@ -10,7 +10,7 @@ Composed from library components:
 
 Governing equations (states ``SOC``, ``v1``, ``v2``, ``T_core``, ``T_surf``)::
 
-    dSOC/dt = -i / (3600 Q_Ah)
+    dSOC/dt = -i / Q                       (Q = 2.5 A*h = 9000 A*s)
     C1 dv1/dt = i - v1 / R1,   C2 dv2/dt = i - v2 / R2
     v = OCV(SOC) - v1 - v2 - R0 i
     C_core dT_core/dt = R0 i^2 + v1^2/R1 + v2^2/R2 - (T_core - T_surf) / R_cs
@@ -33,7 +33,7 @@ def build() -> System:
     s = System(
         "li_ion_cell", "Li-ion cell: 2-RC equivalent circuit, OCV(SOC), coulomb counting, core/surface thermal nodes"
     )
-    s.add(LiIonCell("cell", heat_port=True, Q_Ah=2.5, R0=0.02, R1=0.015, C1=2000.0, R2=0.02, C2=30000.0, SOC=1.0))
+    s.add(LiIonCell("cell", heat_port=True, Q="2.5 A*h", R0=0.02, R1=0.015, C1=2000.0, R2=0.02, C2=30000.0, SOC=1.0))
     s.add(CurrentSource("load"))
     s.add(Ground("ground"))
     s.connect("cell.p", "load.p")
