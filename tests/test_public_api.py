@@ -62,3 +62,41 @@ def test_every_phystwin_exception_derives_from_the_root() -> None:
             ):
                 offenders.append(f"{info.name}.{name}")
     assert offenders == []
+
+
+# physics/ and units.py still raise built-ins (to be converted); cli raises only CliError-like types
+NO_BUILTIN_RAISES = ["core", "config", "records", "estimation", "hil", "fmu", "plots", "scenarios", "cli"]
+BUILTINS = {"ValueError", "TypeError", "KeyError", "RuntimeError"}
+
+
+def _builtin_raises(folder: str) -> list[str]:
+    import ast
+    from pathlib import Path
+
+    root = Path(phystwin.__file__).parent / folder
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Raise) or node.exc is None:
+                continue
+            exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if isinstance(exc, ast.Name) and exc.id in BUILTINS:
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno}: raise {exc.id}")
+    return found
+
+
+@pytest.mark.parametrize("folder", NO_BUILTIN_RAISES)
+def test_no_bare_builtin_exception_is_raised(folder: str) -> None:
+    """The library raises PhystwinError subclasses (InvalidValueError is still a ValueError, ...), so
+    ``except PhystwinError`` catches every phystwin failure."""
+    found = _builtin_raises(folder)
+    assert not found, "raise a phystwin.errors class instead:\n" + "\n".join(found)
+
+
+def test_general_errors_keep_their_builtin_type() -> None:
+    from phystwin.errors import InvalidTypeError, InvalidValueError, OperationError, UnknownNameError
+
+    assert issubclass(InvalidValueError, ValueError) and issubclass(InvalidTypeError, TypeError)
+    assert issubclass(UnknownNameError, KeyError) and issubclass(OperationError, RuntimeError)
+    assert str(UnknownNameError("unknown parameter 'x'")) == "unknown parameter 'x'"  # no KeyError quotes

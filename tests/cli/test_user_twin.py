@@ -442,3 +442,59 @@ def test_bench_serve_and_run_the_example_over_udp(tmp_path) -> None:  # type: ig
     assert rec.provenance["twin"]["origin"] == f"{(folder / 'pump_twin.py').resolve()}:build"
     bench_rec = read_record(bench_h5)
     assert bench_rec.provenance["twin_type"] == "pump_twin.py:build"
+
+
+HELPER = '''"""Components of the sibling-import twin (imported by twin.py from the same folder)."""
+from phystwin.physics import System
+from phystwin.physics.thermal import HeatCapacitor, PrescribedTemperature, ThermalConductor
+
+
+def thermal_rc(name):
+    s = System(name)
+    s.add(HeatCapacitor("mass", C=500.0, T=350.0))
+    s.add(ThermalConductor("wall", G=2.0))
+    s.add(PrescribedTemperature("ambient"))
+    s.connect("mass.port", "wall.a")
+    s.connect("wall.b", "ambient.port")
+    s.input("T_amb", "K", "ambient.T", default=293.15)
+    s.output("T_mass", "mass.T")
+    return s
+'''
+
+SIBLING_TWIN = '''"""A twin whose parts live in a module beside it."""
+from ptw_sibling_helper import thermal_rc
+
+
+def build():
+    """thermal mass built by a helper module beside this file"""
+    return thermal_rc("sibling")
+'''
+
+
+def test_file_twin_imports_a_module_beside_it(runner, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "twin"
+    folder.mkdir()
+    (folder / "ptw_sibling_helper.py").write_text(HELPER)
+    (folder / "twin.py").write_text(SIBLING_TWIN)
+    cfg = folder / "sibling.toml"
+    cfg.write_text('[twin]\nfile = "twin.py"\n\n[simulation]\nduration = "10 s"\n')
+    monkeypatch.chdir(tmp_path)  # neither the working directory nor PYTHONPATH holds the helper
+    path_before = list(sys.path)
+    try:
+        out = _ok(runner.invoke(app, ["simulate", str(cfg), "--out", str(tmp_path / "s.h5"), "--no-plot"]))
+        assert "T_mass" in out
+        assert sys.path == path_before  # the folder was on sys.path only while the file ran
+        assert str(folder) not in sys.path
+    finally:
+        sys.modules.pop("ptw_sibling_helper", None)
+
+
+def test_template_writes_a_relative_twin_file_outside_the_configs_folder(runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "twins").mkdir()
+    (tmp_path / "configs").mkdir()
+    shutil.copy(PUMP_PY, tmp_path / "twins" / "pump_twin.py")
+    dest = tmp_path / "configs" / "pump.toml"
+    _ok(runner.invoke(app, ["template", "--file", str(tmp_path / "twins" / "pump_twin.py"), "--out", str(dest)]))
+    cfg = read_config(dest)
+    assert cfg.twin.file == "../twins/pump_twin.py"
+    assert (dest.parent / cfg.twin.file).resolve() == (tmp_path / "twins" / "pump_twin.py").resolve()

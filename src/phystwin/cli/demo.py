@@ -20,6 +20,7 @@ import numpy as np
 
 from phystwin.cli.estimation import CommandResult
 from phystwin.config.schema import read_config
+from phystwin.errors import OperationError
 
 __all__ = ["run_demo", "tracking_errors"]
 
@@ -132,7 +133,7 @@ def run_demo(out_dir: Path, duration: float | None, rate_factor: float, port: in
             bench_log.close()
             rec.close(summary.as_dict() if "summary" in locals() else {"status": "error"})
     if proc.returncode != 0:
-        raise RuntimeError(f"the bench process failed (exit {proc.returncode}); see {out_dir / 'bench.log'}")
+        raise OperationError(f"the bench process failed (exit {proc.returncode}); see {out_dir / 'bench.log'}")
     res = CommandResult("phystwin demo: virtual bench + closed-loop twin over UDP")
     res.rows += summary_rows(summary.as_dict())
     fault = next((f for f in (bench_cfg.bench.faults if bench_cfg.bench else []) if f.kind == "parameter"), None)

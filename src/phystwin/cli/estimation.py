@@ -37,6 +37,11 @@ class CommandResult:
     files: list[Path] = field(default_factory=list)
 
 
+def _unit(unit: str) -> str:
+    """A unit after a number: `` K``; nothing for a dimensionless ``1`` (``soc = 0.8``, not ``0.8 1``)."""
+    return "" if unit in ("", "1") else f" {unit}"
+
+
 def trajectory_from_record(record: Record, model: Model) -> Trajectory:
     """The ``simulation`` stream of a record as a :class:`Trajectory` of ``model``'s layout."""
     st = record.stream("simulation")
@@ -94,8 +99,8 @@ def run_generate(config_path: Path, truth: Path, out: Path, seed: int) -> Comman
         res.rows.append(
             (
                 name,
-                f"{delivered} samples of {st.spec.signal} at {st.spec.rate:g} Hz, noise {st.spec.noise_std:g} "
-                f"{st.spec.unit}; {int(np.count_nonzero(st.dropped))} dropped, "
+                f"{delivered} samples of {st.spec.signal} at {st.spec.rate:g} Hz, noise {st.spec.noise_std:g}"
+                f"{_unit(st.spec.unit)}; {int(np.count_nonzero(st.dropped))} dropped, "
                 f"{int(np.count_nonzero(st.outlier))} outliers",
             )
         )
@@ -158,10 +163,10 @@ def run_estimate(config_path: Path, data: Path, out: Path, png_dir: Path | None)
         for k, s in enumerate(model.layout.states):
             if s.name in truth.names():
                 err = res.x[:, k] - np.interp(res.t, truth.t, truth[s.name])
-                result.rows.append((f"RMS error {s.name}", f"{float(np.sqrt(np.mean(err**2))):.4g} {s.unit}"))
+                result.rows.append((f"RMS error {s.name}", f"{float(np.sqrt(np.mean(err**2))):.4g}{_unit(s.unit)}"))
     for k in range(model.layout.nx - len(config.estimation.parameters), model.layout.nx):
         s = model.layout.states[k]
-        result.rows.append((f"estimate {s.name}", f"{res.x[-1, k]:.5g} +- {res.sd[-1, k]:.2g} {s.unit} (final)"))
+        result.rows.append((f"estimate {s.name}", f"{res.x[-1, k]:.5g} +- {res.sd[-1, k]:.2g}{_unit(s.unit)} (final)"))
     if png_dir is not None:
         result.files += _figures(res, model, truth, png_dir, out.stem)
     result.rows.append(("wall time", f"{time.perf_counter() - started:.2f} s"))

@@ -32,7 +32,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from phystwin.fmu.archive import FMUArchiveError, sha256_file
+from phystwin.errors import PhystwinError
+from phystwin.fmu.archive import sha256_file
 from phystwin.fmu.description import FMUDescription, FMUDescriptionError, read_description, validate
 
 __all__ = ["EXIT_ERROR", "EXIT_INVALID", "fmu_app"]
@@ -131,7 +132,7 @@ def info(
     try:
         problems = validate(fmu_path)
         sha = sha256_file(fmu_path)
-    except FMUArchiveError as exc:
+    except PhystwinError as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot read {fmu_path}: {exc}")
@@ -143,8 +144,10 @@ def info(
         if not problems:  # pragma: no cover - validate() reports what read_description() cannot read
             _fail(str(exc))
         error = str(exc)
-    except (FMUArchiveError, OSError) as exc:
+    except PhystwinError as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot read {fmu_path}: {exc}")
     if as_json:
         typer.echo(_as_json(desc, fmu_path, sha, problems, error))
     else:
@@ -196,7 +199,6 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:
     """Run an FMU to its stop time in an isolated process and check the result (finite, inside [min, max])."""
-    from phystwin.fmu.errors import FMUError
     from phystwin.fmu.isolate import simulate_isolated
 
     kinds = {"cs": "CoSimulation", "me": "ModelExchange"}
@@ -204,8 +206,10 @@ def run(
         _fail(f"--interface {interface!r}: expected cs or me")
     try:
         desc = read_description(fmu_path)
-    except (FMUDescriptionError, FMUArchiveError, OSError) as exc:
+    except PhystwinError as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot read {fmu_path}: {exc}")
     stop = stop_time if stop_time is not None else desc.default_experiment.stop
     if stop is None:
         _fail(f"{fmu_path.name} declares no default stop time: give --stop-time")
@@ -218,7 +222,7 @@ def run(
             start_values=_start_values(set_values or []),
             timeout=timeout,
         )
-    except (FMUError, ValueError, TypeError) as exc:
+    except PhystwinError as exc:
         _fail(str(exc))
     rows = []
     for name in res.names:

@@ -12,6 +12,7 @@ from typing import Any
 
 from phystwin.cli.estimation import CommandResult
 from phystwin.config.schema import read_config
+from phystwin.errors import OperationError
 
 __all__ = ["DEFAULT_URLS", "run_bench", "run_plot", "run_twin"]
 
@@ -141,7 +142,7 @@ def run_twin(
         if rec is not None:
             rec.close(summary.as_dict() if summary is not None else {"status": "error"})
     if summary is None:  # pragma: no cover - run() returns or raises
-        raise RuntimeError("the runner returned no summary")
+        raise OperationError("the runner returned no summary")
     res = CommandResult(f"twin {config.label} ({sec.mode}) on {url}")
     res.rows += summary_rows(summary.as_dict())
     if out is not None:

@@ -37,6 +37,7 @@ from rich.table import Table
 from rich.text import Text
 
 from phystwin.cli.fmu import fmu_app
+from phystwin.cli.paths import Labelled, check_outputs, config_inputs
 from phystwin.errors import PhystwinError
 
 EXIT_ERROR = 2
@@ -101,13 +102,14 @@ def _seconds_option(text: str | None) -> float | None:
     from phystwin.config.schema import parse_quantity
     from phystwin.units import UnitError, convert
 
+    bad = CliError(f"--duration: expected a time such as 3600 or '1 h', got {text!r}")
     try:
         q = parse_quantity(text)
         if not isinstance(q.value, float):
-            raise ValueError
+            raise bad
         s = convert(q.value, q.unit, "s") if q.unit else q.value
-    except (ValueError, UnitError):
-        raise CliError(f"--duration: expected a time such as 3600 or '1 h', got {text!r}") from None
+    except (ValueError, UnitError):  # parse_quantity's pydantic error is a ValueError
+        raise bad from None
     if not (math.isfinite(s) and s > 0):
         raise CliError(f"--duration: expected a time > 0 s, got {text!r}")
     return s
@@ -186,11 +188,18 @@ def _run_simulation(
     if solver is not None and solver not in SOLVERS:
         raise CliError(f"--solver: expected one of {', '.join(SOLVERS)}, got {solver!r}")
     config = read_config(config_path)
+    out_path = out if out is not None else Path(config_path.stem + ".h5")
+    png_path = None if no_plot else (png if png is not None else out_path.with_suffix(".png"))
+    check_outputs(
+        config_inputs(config_path, config),
+        [
+            ("--out" if out is not None else "the record", out_path),
+            ("--png" if png is not None else "the plot", png_path),
+        ],
+    )
     with _status(f"building and compiling twin {config.twin.reference!r} ..."):
         model = load_model(config)
     spec = resolve(config, model, duration=t_end, solver=solver)
-    out_path = out if out is not None else Path(config_path.stem + ".h5")
-    png_path = None if no_plot else (png if png is not None else out_path.with_suffix(".png"))
     with _status(f"simulating {spec.duration:g} s with {spec.solver_name} ..."):
         try:
             traj = spec.simulate(model, raise_on_failure=False)
@@ -213,6 +222,14 @@ def _run_simulation(
     con = _stdout()
     for table in _summary(traj, spec, wall, spec.label):
         con.print(table)
+    for title, notes in (
+        ("derivative notes", model.derivative_notes),
+        ("unit notes", model.unit_notes),
+    ):
+        if notes:  # what the compiler could not check or derive analytically
+            con.print(f"{title}:")
+            for note in notes:
+                con.print(f"  - {note}")
     con.print(f"record: {record}")
     if plot_file is not None:
         con.print(f"plot:   {plot_file}")
@@ -262,6 +279,12 @@ def _print_result(res: Any) -> None:
         con.print(f"wrote: {f}")
 
 
+def _checked(inputs: list[Labelled], outputs: list[Labelled], fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` once no output names an input or another output (:func:`check_outputs`)."""
+    check_outputs(inputs, outputs)
+    return fn(*args)
+
+
 def _guarded(fn: Any, *args: Any) -> None:
     """Run a command's work; user errors become one message and exit status 2."""
     try:
@@ -290,7 +313,17 @@ def generate(
 
     if seed < 0:
         _fail(f"--seed must be >= 0, got {seed}")
-    _guarded(run_generate, config, truth, out or truth.with_name(truth.stem + "_sensors.h5"), seed)
+    dest = out or truth.with_name(truth.stem + "_sensors.h5")
+    _guarded(
+        _checked,
+        [*config_inputs(config), ("--truth", truth)],
+        [("--out", dest)],
+        run_generate,
+        config,
+        truth,
+        dest,
+        seed,
+    )
 
 
 @app.command()
@@ -310,22 +343,22 @@ def estimate(
     from phystwin.cli.estimation import run_estimate
 
     dest = out or data.with_name(data.stem + "_estimate.h5")
-    _guarded(run_estimate, config, data, dest, None if no_plot else dest.parent)
+    figures = [] if no_plot else [("the figures", dest.parent / f"{dest.stem}_*.png")]
+    _guarded(
+        _checked,
+        [*config_inputs(config), ("--data", data)],
+        [("--out", dest), *figures],
+        run_estimate,
+        config,
+        data,
+        dest,
+        None if no_plot else dest.parent,
+    )
 
 
 bench_app = typer.Typer(help="The virtual test bench that plays the hardware.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(fmu_app, name="fmu")
-
-
-def _live_guarded(fn: Any, *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except PhystwinError as exc:
-        _fail(str(exc))
-    except ValueError as exc:  # config values the schema cannot see (e.g. a rate that does not fit the step)
-        _fail(str(exc))
-    return None
 
 
 @bench_app.command("serve")
@@ -343,7 +376,18 @@ def bench_serve(
     if url is None and transport not in DEFAULT_URLS:
         _fail(f"--transport must be one of {', '.join(DEFAULT_URLS)}, got {transport!r}")
     address = url or DEFAULT_URLS[transport]
-    _guarded(lambda: _live_guarded(run_bench, config, address, out, rate_factor, _seconds_option(duration)))
+    _guarded(
+        lambda: _checked(
+            config_inputs(config),
+            [("--out", out)],
+            run_bench,
+            config,
+            address,
+            out,
+            rate_factor,
+            _seconds_option(duration),
+        )
+    )
 
 
 @app.command("run")
@@ -362,7 +406,20 @@ def run_twin(
 
     if mode is not None and mode not in ("shadow", "advisory", "closed_loop"):
         _fail(f"--mode must be shadow, advisory or closed_loop, got {mode!r}")
-    _guarded(lambda: _live_guarded(work, config, feed, out, mode, _seconds_option(duration), png_dir)[0])
+    figures = [] if png_dir is None or out is None else [("the figures", png_dir / f"{out.stem}_*.png")]
+    _guarded(
+        lambda: _checked(
+            config_inputs(config),
+            [("--out", out), *figures],
+            work,
+            config,
+            feed,
+            out,
+            mode,
+            _seconds_option(duration),
+            png_dir,
+        )[0]
+    )
 
 
 @app.command()
@@ -384,7 +441,8 @@ def plot(
 
     if not record.exists():
         _fail(f"no such record: {record}")
-    _guarded(run_plot, record, out_dir, follow, interval)
+    figures = ("the figures", (out_dir or record.parent) / f"{record.stem}_*.png")
+    _guarded(_checked, [("the record", record)], [figures], run_plot, record, out_dir, follow, interval)
 
 
 @app.command("export")
@@ -409,7 +467,7 @@ def export(
         _fail(f"--to must be one of {', '.join(FORMATS)}, got {to!r}")
     if not record.exists():
         _fail(f"no such record: {record}")
-    _guarded(run_export, record, to, out, stream)
+    _guarded(_checked, [("the record", record)], [("--out", out)], run_export, record, to, out, stream)
 
 
 @app.command()
@@ -422,7 +480,7 @@ def demo(
     """The main job: virtual bench and closed-loop twin over UDP on loopback, with a cooling fault."""
     from phystwin.cli.demo import run_demo
 
-    _guarded(lambda: _live_guarded(run_demo, out_dir, _seconds_option(duration), rate_factor, port))
+    _guarded(lambda: run_demo(out_dir, _seconds_option(duration), rate_factor, port))
 
 
 def _fail(message: str) -> None:
@@ -474,6 +532,7 @@ def template(
     from phystwin.cli.twins import template_text
 
     try:
+        check_outputs([("--file", file)], [("--out", out)])
         text = template_text(twin_type, file, function, out, duration)
     except PhystwinError as exc:
         _fail(str(exc))

@@ -12,6 +12,7 @@ reference twins, twins registered from Python, the entry points installed packag
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,7 +162,10 @@ def template_text(
         return config_template(model, spec.name, description=spec.description, duration=duration)
     path = Path(spec.origin.rpartition(":")[0])
     base = (out.parent if out is not None else Path.cwd()).resolve()  # where the config will live
-    shown = path.relative_to(base).as_posix() if path.is_relative_to(base) else path.as_posix()
+    try:  # relative to the config's folder whenever possible (``../twins/pump.py``): the pair can move together
+        shown = Path(os.path.relpath(path, base)).as_posix()
+    except ValueError:  # pragma: no cover - another drive (Windows): only an absolute path reaches it
+        shown = path.as_posix()
     keys = {"file": shown, "function": function or "build"}
     return config_template(
         model, spec.name, description=spec.description, duration=duration, twin_keys=keys, name=path.stem

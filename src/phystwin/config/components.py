@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from phystwin.config.schema import ComponentSection, ConfigError, Quantity, TwinConfig, key_path, suggest
+from phystwin.errors import InvalidValueError
 from phystwin.physics.component import ModelDefinitionError
 from phystwin.physics.system import System
 from phystwin.units import UnitError, conversion
@@ -60,15 +61,15 @@ def _parameter_si(q: Quantity, unit: str | None, scale: float | None, offset: fl
     """A parameter value from the config in SI: a plain number is SI already; a value with a unit is
     converted to the FMU variable's unit, then to SI with the variable's factors."""
     if isinstance(q.value, tuple):
-        raise ValueError(f"{what} is a scalar; got a list")
+        raise InvalidValueError(f"{what} is a scalar; got a list")
     if q.unit is None:
         return float(q.value)
     if scale is None or offset is None:
-        raise ValueError(f"{what} is in {unit!r}, which does not convert to SI; give a plain number in SI")
+        raise InvalidValueError(f"{what} is in {unit!r}, which does not convert to SI; give a plain number in SI")
     try:
         a, b = conversion(q.unit, unit or "1")
     except UnitError as exc:
-        raise ValueError(f"{what} is in {unit or '1'!r}: {exc}") from None
+        raise InvalidValueError(f"{what} is in {unit or '1'!r}: {exc}") from None
     return (q.value * a + b) * scale + offset
 
 
@@ -113,7 +114,9 @@ def _load(name: str, sec: ComponentSection, config: TwinConfig, problems: list[t
             if var.is_real:
                 params[pname] = _parameter_si(q, var.unit, var.si_scale, var.si_offset, f"FMU parameter {pname!r}")
             elif q.unit is not None or isinstance(q.value, tuple):
-                raise ValueError(f"FMU parameter {pname!r} is of type {var.type}: give a plain number, without a unit")
+                raise InvalidValueError(
+                    f"FMU parameter {pname!r} is of type {var.type}: give a plain number, without a unit"
+                )
             else:
                 params[pname] = q.value
         except ValueError as exc:

@@ -31,6 +31,7 @@ import numpy as np
 from phystwin.config.resolve import resolve, to_si
 from phystwin.config.schema import ConfigError, Quantity, TwinConfig, key_path, suggest
 from phystwin.core.model import Model
+from phystwin.errors import InvalidValueError
 from phystwin.estimation.batch import RunResult
 from phystwin.estimation.filters import UnscentedKalmanFilter
 from phystwin.estimation.measurements import SensorSpec
@@ -51,7 +52,7 @@ SENSOR_KIND = "sensor"
 # ---------------------------------------------------------------------------------------- config
 def _scalar(q: Quantity, unit: str, what: str) -> float:
     if isinstance(q.value, tuple):
-        raise ValueError(f"{what}: expected one value [{unit}], got {len(q.value)}")
+        raise InvalidValueError(f"{what}: expected one value [{unit}], got {len(q.value)}")
     return float(to_si(q, unit, what))
 
 

@@ -31,6 +31,7 @@ from phystwin.core.model import Model, Signal, is_internal_parameter
 from phystwin.core.options import RK4, DormandPrince, Rodas, Solver
 from phystwin.core.simulation import simulate
 from phystwin.core.trajectory import Trajectory
+from phystwin.errors import InvalidValueError
 from phystwin.physics.component import ModelDefinitionError
 from phystwin.units import to_unit
 
@@ -203,7 +204,7 @@ class _Checker:
 def _input_value(name: str, sig: Signal, given: Quantity | InputTable, t_end: float | None) -> float | InputSignal:
     if isinstance(given, Quantity):
         if isinstance(given.value, tuple):
-            raise ValueError(f"expected a single constant value [{sig.unit}] or a table with times and values")
+            raise InvalidValueError(f"expected a single constant value [{sig.unit}] or a table with times and values")
         return float(to_si(given, sig.unit, f"input {name!r}"))
     times = np.asarray(given.times, dtype=np.float64)
     values = to_si(Quantity(tuple(given.values), given.unit), sig.unit, f"input {name!r}")

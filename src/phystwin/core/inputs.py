@@ -11,6 +11,7 @@ import numpy as np
 
 from phystwin.core.input_tables import HOLD, LINEAR
 from phystwin.core.model import Model
+from phystwin.errors import InvalidValueError, UnknownNameError
 from phystwin.units import UnitError, parse_unit, to_unit, value_in
 
 MAX_TABLE_POINTS = 1_000_000
@@ -51,26 +52,26 @@ class InputSignal:
         t = np.asarray(times, dtype=np.float64).reshape(-1)
         v = np.asarray(values, dtype=np.float64).reshape(-1)
         if kind not in ("hold", "linear"):
-            raise ValueError(f"input kind must be 'hold' or 'linear', got {kind!r}")
+            raise InvalidValueError(f"input kind must be 'hold' or 'linear', got {kind!r}")
         if t.size == 0 or t.size != v.size:
-            raise ValueError(
+            raise InvalidValueError(
                 f"input table needs as many values as times (>= 1), got {t.size} times and {v.size} values"
             )
         if not np.all(np.isfinite(t)) or not np.all(np.isfinite(v)):
-            raise ValueError("input table times and values must be finite")
+            raise InvalidValueError("input table times and values must be finite")
         if np.any(np.diff(t) <= 0):
             k = int(np.argmax(np.diff(t) <= 0))
-            raise ValueError(
+            raise InvalidValueError(
                 f"input table times must be strictly increasing (times[{k}] = {t[k]} >= times[{k + 1}] = {t[k + 1]})"
             )
         p = None
         if period is not None:
             p = float(value_in(period, "s", "period"))
             if not p > 0:
-                raise ValueError(f"period: expected a time > 0 s, got {period!r}")
+                raise InvalidValueError(f"period: expected a time > 0 s, got {period!r}")
             span = float(t[-1] - t[0])
             if not p > span:
-                raise ValueError(
+                raise InvalidValueError(
                     f"period {p} s must be longer than the table's span ({span} s) so the repeats do not overlap"
                 )
         if unit is not None:
@@ -87,7 +88,7 @@ class InputSignal:
             return InputSignal(self.times, self.values, self.kind, unit=self.unit)
         n_rep = math.floor((t_end - self.times[0]) / self.period) + 1
         if n_rep * self.times.size > MAX_TABLE_POINTS:
-            raise ValueError(
+            raise InvalidValueError(
                 f"period {self.period:g} s repeats the table {n_rep} times over {t_end:g} s "
                 f"({n_rep * self.times.size} points, more than {MAX_TABLE_POINTS})"
             )
@@ -162,7 +163,7 @@ def build_input_table(
     names = [s.name for s in lay.inputs]
     unknown = sorted(set(given) - set(names))
     if unknown:
-        raise KeyError(f"unknown input(s) {unknown}; the model's inputs are {names or '(none)'}")
+        raise UnknownNameError(f"unknown input(s) {unknown}; the model's inputs are {names or '(none)'}")
     signals: list[InputSignal] = []
     for spec in lay.inputs:
         if spec.name in given:
@@ -170,14 +171,16 @@ def build_input_table(
         elif isinstance(spec.default, float) and not math.isnan(spec.default):
             val = spec.default
         else:
-            raise KeyError(f"input {spec.name!r} [{spec.unit}] has no value and no default; give it in inputs")
+            raise UnknownNameError(f"input {spec.name!r} [{spec.unit}] has no value and no default; give it in inputs")
         what = f"input {spec.name!r}"
         try:
             if isinstance(val, InputSignal):
                 sig = val.in_unit(spec.unit, what)
                 if sig.period is not None:
                     if t_end is None:
-                        raise ValueError("a periodic table needs the end of the run (prepare_inputs(..., t_end=))")
+                        raise InvalidValueError(
+                            "a periodic table needs the end of the run (prepare_inputs(..., t_end=))"
+                        )
                     sig = sig.repeated(t_end)
             elif isinstance(val, tuple | list) and len(val) == 2:
                 sig = InputSignal(val[0], val[1])
@@ -186,7 +189,7 @@ def build_input_table(
         except UnitError:
             raise  # names the input and both units already
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"input {spec.name!r} [{spec.unit}]: {exc}") from None
+            raise InvalidValueError(f"input {spec.name!r} [{spec.unit}]: {exc}") from None
         signals.append(sig)
     if not signals:
         return np.zeros(1), np.zeros((1, 0)), np.zeros(0, dtype=np.int64), signals

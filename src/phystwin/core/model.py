@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from phystwin.errors import PhystwinError
+from phystwin.errors import InvalidValueError, PhystwinError, UnknownNameError
 from phystwin.units import parse_value, value_in
 
 INTERNAL_PARAMETERS = frozenset({"fmu_handle"})
@@ -181,7 +181,9 @@ class Layout:
         for k, s in enumerate(items):
             if s.name == name:
                 return k
-        raise KeyError(f"unknown {what} {name!r}; expected one of {', '.join(s.name for s in items) or '(none)'}")
+        raise UnknownNameError(
+            f"unknown {what} {name!r}; expected one of {', '.join(s.name for s in items) or '(none)'}"
+        )
 
     def state_index(self, name: str) -> int:
         return self._index(self.states, name, "state")
@@ -194,7 +196,9 @@ class Layout:
 
     def param_slice(self, name: str) -> slice:
         if name not in self._param_slices:
-            raise KeyError(f"unknown parameter {name!r}; expected one of {', '.join(p.name for p in self.parameters)}")
+            raise UnknownNameError(
+                f"unknown parameter {name!r}; expected one of {', '.join(p.name for p in self.parameters)}"
+            )
         return self._param_slices[name]
 
     def unit(self, name: str) -> str:
@@ -203,7 +207,7 @@ class Layout:
             for s in group:
                 if s.name == name:
                     return s.unit
-        raise KeyError(f"unknown signal {name!r}")
+        raise UnknownNameError(f"unknown signal {name!r}")
 
 
 @dataclass(frozen=True)
@@ -303,12 +307,12 @@ class Model:
             spec = self.layout.parameters[[s.name for s in self.layout.parameters].index(name)]
             arr = np.asarray(value_in(value, spec.unit, f"parameter {name!r}"), dtype=np.float64).reshape(-1)
             if arr.size != spec.size:
-                raise ValueError(f"parameter {name!r}: expected {spec.size} value(s), got {arr.size}")
+                raise InvalidValueError(f"parameter {name!r}: expected {spec.size} value(s), got {arr.size}")
             if not np.all(np.isfinite(arr)):
-                raise ValueError(f"parameter {name!r} [{spec.unit}]: expected finite values, got {value!r}")
+                raise InvalidValueError(f"parameter {name!r} [{spec.unit}]: expected finite values, got {value!r}")
             low_ok = np.all(arr > spec.lower) if spec.strict else np.all(arr >= spec.lower)
             if not low_ok or not np.all(arr <= spec.upper):
-                raise ValueError(f"parameter {name!r}: {out_of_bounds(spec, arr, value)}")
+                raise InvalidValueError(f"parameter {name!r}: {out_of_bounds(spec, arr, value)}")
             p[sl] = arr
         return p
 
@@ -322,7 +326,7 @@ class Model:
             unit = self.layout.states[self.layout.state_index(name)].unit
             v = float(value_in(value, unit, f"state {name!r}"))
             if not math.isfinite(v):
-                raise ValueError(f"initial value of state {name!r} must be finite, got {value!r}")
+                raise InvalidValueError(f"initial value of state {name!r} must be finite, got {value!r}")
             x[self.layout.state_index(name)] = v
         self.check_state(x, "initial value")
         return x
@@ -345,7 +349,7 @@ class Model:
             values = dict(u or {})
             unknown = sorted(set(values) - set(names))
             if unknown:
-                raise KeyError(f"unknown input(s) {unknown}; the model's inputs are {names or '(none)'}")
+                raise UnknownNameError(f"unknown input(s) {unknown}; the model's inputs are {names or '(none)'}")
             uv = np.empty(lay.nu)
             for k, s in enumerate(lay.inputs):
                 if s.name in values:
@@ -354,14 +358,14 @@ class Model:
                 elif isinstance(s.default, float) and not math.isnan(s.default):
                     uv[k] = s.default
                 else:
-                    raise KeyError(f"input {s.name!r} [{s.unit}] not given and has no default")
+                    raise UnknownNameError(f"input {s.name!r} [{s.unit}] not given and has no default")
         else:
             uv = np.array(u, dtype=np.float64).reshape(-1)
             if uv.shape != (lay.nu,):
-                raise ValueError(f"expected {lay.nu} input values ({names}), got shape {uv.shape}")
+                raise InvalidValueError(f"expected {lay.nu} input values ({names}), got shape {uv.shape}")
         if not np.all(np.isfinite(uv)):
             bad = [s.name for s, v in zip(lay.inputs, uv, strict=True) if not np.isfinite(v)]
-            raise ValueError(f"non-finite input value(s) for {bad}")
+            raise InvalidValueError(f"non-finite input value(s) for {bad}")
         return uv
 
     def output_inputs(self, u: Any = None) -> np.ndarray:

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from phystwin.errors import InvalidValueError
+
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> None:
     ok = value >= 0 if allow_zero else value > 0
     if not (math.isfinite(value) or value == math.inf) or not ok:
-        raise ValueError(f"solver option {name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+        raise InvalidValueError(f"solver option {name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
 
 
 @dataclass(frozen=True)

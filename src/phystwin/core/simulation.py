@@ -18,6 +18,7 @@ from phystwin.core.model import Layout, Model
 from phystwin.core.options import RK4, DormandPrince, Solver
 from phystwin.core.status import OK, STATE_BOUND, IntegrationError
 from phystwin.core.trajectory import Trajectory
+from phystwin.errors import InvalidValueError
 
 _STAT_NAMES = ("t_reached", "n_accepted", "n_rejected", "n_rhs", "n_jac", "n_events", "n_saved", "n_lu")
 
@@ -28,13 +29,13 @@ def _save_times(t0: float, t1: float, save: Any) -> np.ndarray:
     if np.isscalar(save):
         dt = float(save)  # type: ignore[arg-type]
         if not dt > 0:
-            raise ValueError(f"save interval must be > 0 s, got {save!r}")
+            raise InvalidValueError(f"save interval must be > 0 s, got {save!r}")
         n = int(np.floor((t1 - t0) / dt + 1e-9))
         ts = t0 + dt * np.arange(n + 1)
         return ts if ts[-1] >= t1 - 1e-12 * max(1.0, abs(t1)) else np.append(ts, t1)
     ts = np.asarray(save, dtype=np.float64).reshape(-1)
     if ts.size == 0 or np.any(np.diff(ts) < 0) or ts[0] < t0 or ts[-1] > t1 or not np.all(np.isfinite(ts)):
-        raise ValueError(f"save times must be sorted, finite and inside [{t0}, {t1}] s")
+        raise InvalidValueError(f"save times must be sorted, finite and inside [{t0}, {t1}] s")
     return ts
 
 
@@ -84,21 +85,21 @@ def simulate(
     """
     t0, t1 = float(t_span[0]), float(t_span[1])
     if not (np.isfinite(t0) and np.isfinite(t1)) or t1 <= t0:
-        raise ValueError(f"t_span must be finite with t_end > t_start, got {t_span!r}")
+        raise InvalidValueError(f"t_span must be finite with t_end > t_start, got {t_span!r}")
     solver = solver or DormandPrince()
     lay = model.layout
     p = model.parameters(params)
     if isinstance(x0, np.ndarray):
         x_init = np.array(x0, dtype=np.float64).reshape(-1)
         if x_init.size != lay.nx or not np.all(np.isfinite(x_init)):
-            raise ValueError(f"x0 must be {lay.nx} finite values, got {x0!r}")
+            raise InvalidValueError(f"x0 must be {lay.nx} finite values, got {x0!r}")
         if lay.bounds:
             model.check_state(x_init, "x0")
     else:
         x_init = model.initial_state(x0)
     if isinstance(inputs, PreparedInputs):
         if inputs.model_hash != model.structure_hash:
-            raise ValueError(f"these prepared inputs belong to another model than {model.name!r}")
+            raise InvalidValueError(f"these prepared inputs belong to another model than {model.name!r}")
         prepared = inputs
     else:
         prepared = prepare_inputs(model, inputs, t1)
@@ -223,11 +224,11 @@ class Stepper:
     def step(self, dt: float, u: np.ndarray | Mapping[str, float]) -> np.ndarray:
         """Advance by ``dt`` [s] with inputs ``u``; returns the new state (a view; copy to keep)."""
         if not dt > 0:
-            raise ValueError(f"dt must be > 0 s, got {dt!r}")
+            raise InvalidValueError(f"dt must be > 0 s, got {dt!r}")
         try:
             uv = self.model.input_vector(u)
         except ValueError as exc:
-            raise ValueError(f"{exc} at t = {self.t:g} s; the state was not advanced") from None
+            raise InvalidValueError(f"{exc} at t = {self.t:g} s; the state was not advanced") from None
         self._u[:] = uv
         x_before = self.x.copy()  # a failed step must not leave a half-advanced state
         status = int(

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from phystwin.errors import UnknownNameError
+
 if TYPE_CHECKING:  # imported lazily: neither is needed to simulate
     import pandas as pd
     import xarray as xr
@@ -67,7 +69,7 @@ class Trajectory:
         for k, s in enumerate(lay.inputs):
             if s.name == name:
                 return self.u[:, k]
-        raise KeyError(f"no signal {name!r} in this trajectory; available: {', '.join(self.names())}")
+        raise UnknownNameError(f"no signal {name!r} in this trajectory; available: {', '.join(self.names())}")
 
     def unit(self, name: str) -> str:
         return self.layout.unit(name)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from phystwin.core.model import Model
+from phystwin.errors import InvalidValueError
 from phystwin.estimation import step_kernels
 from phystwin.estimation.base import EstimationError, Filter, UpdateInfo
 from phystwin.estimation.status import BAD_MEASUREMENT, INNOVATION_NOT_PD, NONFINITE, OK, describe
@@ -27,9 +28,9 @@ def matrix(name: str, M: Any, shape: tuple[int, int]) -> np.ndarray:
     """``M`` as a fresh C-contiguous float64 matrix of ``shape`` with finite entries, or ValueError."""
     A = np.array(np.atleast_2d(np.asarray(M, dtype=np.float64)), dtype=np.float64, order="C")
     if A.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {A.shape}")
+        raise InvalidValueError(f"{name} must have shape {shape}, got {A.shape}")
     if not np.all(np.isfinite(A)):
-        raise ValueError(f"{name} has non-finite entries")
+        raise InvalidValueError(f"{name} has non-finite entries")
     return A
 
 
@@ -37,7 +38,7 @@ def covariance(name: str, M: Any, m: int) -> np.ndarray:
     """A symmetric ``(m, m)`` covariance from a matrix or a vector (its diagonal), or ValueError."""
     A = matrix(name, np.diag(np.asarray(M, dtype=np.float64)) if np.ndim(M) == 1 else M, (m, m))
     if np.max(np.abs(A - A.T), initial=0.0) > 1e-12 * max(float(np.max(np.abs(A), initial=0.0)), 1e-300):
-        raise ValueError(f"{name} must be symmetric")
+        raise InvalidValueError(f"{name} must be symmetric")
     return A
 
 
@@ -56,7 +57,7 @@ def measurement(z: Any, labels: Sequence[str]) -> tuple[np.ndarray, str]:
         return np.array(z), ""
     zv = np.array(np.atleast_1d(np.asarray(z, dtype=np.float64)), dtype=np.float64).reshape(-1)
     if zv.shape[0] != len(labels):
-        raise ValueError(
+        raise InvalidValueError(
             f"measurement must have {len(labels)} value(s) ({', '.join(labels)}), got {zv.shape[0]}: {z!r}"
         )
     bad = [labels[int(i)] for i in np.flatnonzero(~np.isfinite(zv))]
@@ -106,7 +107,7 @@ def discrete_process_noise(
     models, first order in the nonlinearity otherwise). Shared by the UKF, EKF and EnKF."""
     if Qd is not None:
         if not math.isclose(dt, float(dt_fixed), rel_tol=1e-9, abs_tol=1e-12):  # type: ignore[arg-type]
-            raise ValueError(
+            raise InvalidValueError(
                 f"Qd was given for steps of {dt_fixed:g} s, got a step of {dt:g} s; give Qc for variable steps"
             )
         return Qd
@@ -124,17 +125,19 @@ def discrete_process_noise(
 def row_indices(rows: Sequence[int | str], names: Sequence[str], what: str) -> list[int]:
     """Positions of ``rows`` (indices or names) in ``names``; ValueError naming what is wrong."""
     if len(rows) == 0:
-        raise ValueError("select at least one measured quantity")
+        raise InvalidValueError("select at least one measured quantity")
     out = []
     for r in rows:
         if isinstance(r, str):
             if r not in names:
-                raise ValueError(f"{r!r} is not measured by {what}; it measures {list(names)}")
+                raise InvalidValueError(f"{r!r} is not measured by {what}; it measures {list(names)}")
             out.append(list(names).index(r))
         elif 0 <= int(r) < len(names):
             out.append(int(r))
         else:
-            raise ValueError(f"row {r!r} out of range for {what} measuring {len(names)} quantities {list(names)}")
+            raise InvalidValueError(
+                f"row {r!r} out of range for {what} measuring {len(names)} quantities {list(names)}"
+            )
     return out
 
 
@@ -165,14 +168,14 @@ class ModelFilter(Filter[GaussianState]):
         self._nx, self._ny, self._nu = n, lay.ny, lay.nu
         names = tuple(measured_outputs)
         if not names:
-            raise ValueError("measured_outputs must name at least one model output")
+            raise InvalidValueError("measured_outputs must name at least one model output")
         self._measure(names, covariance("R", R, len(names)))
         if (Qc is None) == (Qd is None):
-            raise ValueError("give exactly one of Qc (continuous spectral density) or Qd (discrete, with dt)")
+            raise InvalidValueError("give exactly one of Qc (continuous spectral density) or Qd (discrete, with dt)")
         self.Qc = None if Qc is None else covariance("Qc", Qc, n)
         self.Qd = None if Qd is None else covariance("Qd", Qd, n)
         if self.Qd is not None and not (dt is not None and math.isfinite(dt) and dt > 0):
-            raise ValueError(f"Qd needs the step it describes: dt must be finite and > 0 s, got {dt!r}")
+            raise InvalidValueError(f"Qd needs the step it describes: dt must be finite and > 0 s, got {dt!r}")
         self.dt = dt
 
     def _measure(self, names: tuple[str, ...], R: np.ndarray) -> None:
@@ -207,13 +210,13 @@ class ModelFilter(Filter[GaussianState]):
         """A shallow copy (same model, parameters, process noise and compiled kernels) measuring the
         model outputs ``rows``: indices into :attr:`measured_outputs` or any output names."""
         if len(rows) == 0:
-            raise ValueError("select at least one measured quantity")
+            raise InvalidValueError("select at least one measured quantity")
         outputs = [s.name for s in self._model.layout.outputs]
         names = []
         for r in rows:
             if isinstance(r, str):
                 if r not in outputs:
-                    raise ValueError(f"{r!r} is not an output of model {self._model.name!r}; outputs: {outputs}")
+                    raise InvalidValueError(f"{r!r} is not an output of model {self._model.name!r}; outputs: {outputs}")
                 names.append(r)
             else:
                 names.append(self.measured_outputs[row_indices([r], self.measured_outputs, "this filter")[0]])
@@ -221,7 +224,7 @@ class ModelFilter(Filter[GaussianState]):
         if R is None:
             missing = [nm for nm in names if nm not in self.measured_outputs]
             if missing:
-                raise ValueError(f"give R for {missing}: this filter does not measure them")
+                raise InvalidValueError(f"give R for {missing}: this filter does not measure them")
             pos = [self.measured_outputs.index(nm) for nm in names]
             Rm = covariance("R", self.R[np.ix_(pos, pos)], m)
         else:

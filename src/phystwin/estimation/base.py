@@ -66,7 +66,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from phystwin.errors import PhystwinError
+from phystwin.errors import InvalidValueError, PhystwinError
 from phystwin.estimation.status import describe
 
 if TYPE_CHECKING:
@@ -241,10 +241,10 @@ class Filter(ABC, Generic[StateT]):
     def _check_predict(self, state: TimedState, t: float) -> float:
         """``t - state.t`` after checking the state's dimension and that ``t`` is not in its past."""
         if state.n != self.n:
-            raise ValueError(f"state has {state.n} entries, {self._what()} has {self.n} states")
+            raise InvalidValueError(f"state has {state.n} entries, {self._what()} has {self.n} states")
         dt = float(t) - state.t
         if not (math.isfinite(dt) and dt >= 0.0):
-            raise ValueError(f"cannot predict from t = {state.t:g} s back to t = {t!r} s")
+            raise InvalidValueError(f"cannot predict from t = {state.t:g} s back to t = {t!r} s")
         return dt
 
     def _what(self) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import chi2
 
+from phystwin.errors import InvalidValueError
 from phystwin.estimation import run_kernels
 from phystwin.estimation._filter_common import discrete_process_noise
 from phystwin.estimation.base import EstimationError
@@ -70,7 +71,7 @@ def _groups(ukf: UnscentedKalmanFilter, sensors: Mapping[str, Sequence[str]] | N
     for name, outs in sensors.items():
         outs = list(outs)
         if outs != rows[pos : pos + len(outs)] or not outs:
-            raise ValueError(
+            raise InvalidValueError(
                 f"sensor {name!r} measures {outs}, but the filter's measured outputs from row {pos} are "
                 f"{rows[pos:]}: list the sensors in the order of measured_outputs, each with its consecutive rows"
             )
@@ -78,7 +79,7 @@ def _groups(ukf: UnscentedKalmanFilter, sensors: Mapping[str, Sequence[str]] | N
         names.append(str(name))
         starts.append(pos)
     if pos != len(rows):
-        raise ValueError(f"measured outputs {rows[pos:]} belong to no sensor")
+        raise InvalidValueError(f"measured outputs {rows[pos:]} belong to no sensor")
     return names, np.array(starts, dtype=np.int64)
 
 
@@ -109,12 +110,14 @@ def filter_run(
     t = np.ascontiguousarray(np.asarray(times, dtype=np.float64).reshape(-1))
     K = t.shape[0]
     if K == 0:
-        raise ValueError("times is empty: nothing to filter")
+        raise InvalidValueError("times is empty: nothing to filter")
     if not np.all(np.isfinite(t)) or np.any(np.diff(t) < 0) or t[0] < initial.t:
-        raise ValueError(f"times must be finite, non-decreasing and >= the initial state's t = {initial.t:g} s")
+        raise InvalidValueError(f"times must be finite, non-decreasing and >= the initial state's t = {initial.t:g} s")
     Zm = np.ascontiguousarray(np.asarray(Z, dtype=np.float64))
     if Zm.shape != (K, m):
-        raise ValueError(f"Z must have shape ({K}, {m}) for outputs {list(ukf.measured_outputs)}, got {Zm.shape}")
+        raise InvalidValueError(
+            f"Z must have shape ({K}, {m}) for outputs {list(ukf.measured_outputs)}, got {Zm.shape}"
+        )
     names, starts = _groups(ukf, sensors)
     if U is None:
         Um = np.tile(model.input_vector(None), (K, 1))
@@ -123,15 +126,15 @@ def filter_run(
         nu = model.layout.nu
         if Um.shape != (K, nu) or not np.all(np.isfinite(Um)):
             names = [s.name for s in model.layout.inputs]
-            raise ValueError(f"U must be finite with shape ({K}, {nu}) for inputs {names}, got {Um.shape}")
+            raise InvalidValueError(f"U must be finite with shape ({K}, {nu}) for inputs {names}, got {Um.shape}")
     if initial.n != n:
-        raise ValueError(f"initial state has {initial.n} entries, model {model.name!r} has {n} states")
+        raise InvalidValueError(f"initial state has {initial.n} entries, model {model.name!r} has {n} states")
     G = len(names)
     if gate_probability is None:
         gate = np.full(G, math.inf)
     else:
         if not 0.0 < gate_probability < 1.0:
-            raise ValueError(f"gate_probability must be in (0, 1) or None, got {gate_probability!r}")
+            raise InvalidValueError(f"gate_probability must be in (0, 1) or None, got {gate_probability!r}")
         gate = np.array([chi2.ppf(gate_probability, int(starts[g + 1] - starts[g])) for g in range(G)])
     steps = np.diff(np.r_[initial.t, t])
     steps = steps[steps > 0]
@@ -198,12 +201,12 @@ def measurement_table(
     col = {name: j for j, name in enumerate(columns)}
     unknown = sorted({m.sensor for m in measurements} - set(col))
     if unknown:
-        raise ValueError(f"measurements from sensor(s) {unknown} have no column; columns are {list(columns)}")
+        raise InvalidValueError(f"measurements from sensor(s) {unknown} have no column; columns are {list(columns)}")
     dropped = dict.fromkeys(columns, 0)
     keep = []
     for m in measurements:
         if m.value.shape != (1,):
-            raise ValueError(f"sensor {m.sensor!r}: measurement_table takes scalar sensors, got {m.value.shape}")
+            raise InvalidValueError(f"sensor {m.sensor!r}: measurement_table takes scalar sensors, got {m.value.shape}")
         if m.quality != 0:
             dropped[m.sensor] += 1
             continue
@@ -224,7 +227,7 @@ def stream_table(
     stream has ``t``, ``value``, ``quality`` and ``dropped`` arrays. Vectorised; same result."""
     missing = [c for c in columns if c not in streams]
     if missing:
-        raise ValueError(f"no stream for column(s) {missing}; streams are {sorted(streams)}")
+        raise InvalidValueError(f"no stream for column(s) {missing}; streams are {sorted(streams)}")
     parts, dropped = [], {}
     for j, name in enumerate(columns):
         st = streams[name]

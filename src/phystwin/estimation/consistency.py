@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import chi2, norm
 
+from phystwin.errors import InvalidValueError
+
 __all__ = [
     "ConsistencyResult",
     "autocorrelation",
@@ -110,7 +112,7 @@ class ConsistencyResult:
 def _alpha(alpha: float) -> float:
     a = float(alpha)
     if not (0.0 < a < 1.0):
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+        raise InvalidValueError(f"alpha must be in (0, 1), got {alpha!r}")
     return a
 
 
@@ -124,7 +126,7 @@ def chi2_bounds(dof: int, alpha: float = 0.05, runs: int = 1) -> tuple[float, fl
     """
     d, r = int(dof), int(runs)
     if d < 1 or r < 1:
-        raise ValueError(f"dof and runs must be >= 1, got dof = {dof!r}, runs = {runs!r}")
+        raise InvalidValueError(f"dof and runs must be >= 1, got dof = {dof!r}, runs = {runs!r}")
     a = _alpha(alpha)
     return float(chi2.ppf(0.5 * a, r * d)) / r, float(chi2.ppf(1.0 - 0.5 * a, r * d)) / r
 
@@ -151,9 +153,11 @@ def normalised_squares(v: Any, C: Any) -> np.ndarray:
     if Ca.ndim >= 2 and Ca.shape[-2:] == (1, 1) and va.shape == Ca.shape[:-2]:
         va = va[..., None]  # scalar values per step
     if va.ndim < 1 or Ca.shape != (*va.shape, va.shape[-1]):
-        raise ValueError(f"covariances must have shape {(*va.shape, va.shape[-1])} to match {va.shape}, got {Ca.shape}")
+        raise InvalidValueError(
+            f"covariances must have shape {(*va.shape, va.shape[-1])} to match {va.shape}, got {Ca.shape}"
+        )
     if not (np.all(np.isfinite(va)) and np.all(np.isfinite(Ca))):
-        raise ValueError("non-finite entries in vectors or covariances")
+        raise InvalidValueError("non-finite entries in vectors or covariances")
     L = np.linalg.cholesky(0.5 * (Ca + np.swapaxes(Ca, -1, -2)))
     w = np.linalg.solve(L, va[..., None])[..., 0]
     return np.asarray(np.sum(w * w, axis=-1))
@@ -185,7 +189,7 @@ def nees_monte_carlo(errors: Any, P: Any, alpha: float = 0.05) -> ConsistencyRes
     """
     e = np.asarray(errors, dtype=np.float64)
     if e.ndim != 3:
-        raise ValueError(f"errors must have shape (runs, steps, n), got {e.shape}")
+        raise InvalidValueError(f"errors must have shape (runs, steps, n), got {e.shape}")
     N, _K, n = e.shape
     avg = nees(e, P).mean(axis=0)
     lo, hi = chi2_bounds(n, alpha, runs=N)
@@ -207,13 +211,13 @@ def nis_time_average(innovations: Any, S: Any, alpha: float = 0.05) -> Consisten
     if y.ndim == 1:
         y = y[:, None]
     if y.ndim != 2 or y.shape[0] < 1:
-        raise ValueError(f"innovations must have shape (steps, m), got {np.shape(innovations)}")
+        raise InvalidValueError(f"innovations must have shape (steps, m), got {np.shape(innovations)}")
     m = y.shape[1]
     Sa = np.asarray(S, dtype=np.float64).reshape(y.shape[0], m, m)
     used = np.all(np.isfinite(y), axis=1) & np.all(np.isfinite(Sa), axis=(1, 2))
     K = int(np.count_nonzero(used))
     if K == 0:
-        raise ValueError("no step has a finite innovation and innovation covariance")
+        raise InvalidValueError("no step has a finite innovation and innovation covariance")
     avg = float(nis(y[used], Sa[used]).mean())
     lo, hi = chi2_bounds(m, alpha, runs=K)
     inside = lo <= avg <= hi
@@ -246,9 +250,9 @@ def autocorrelation(sequence: Any, lags: int) -> np.ndarray:
     K = s.shape[0]
     L = int(lags)
     if not (1 <= L < K):
-        raise ValueError(f"lags must be in 1..{K - 1} for {K} samples, got {lags!r}")
+        raise InvalidValueError(f"lags must be in 1..{K - 1} for {K} samples, got {lags!r}")
     if not np.all(np.isfinite(s)):
-        raise ValueError("non-finite entries in the sequence")
+        raise InvalidValueError("non-finite entries in the sequence")
     rho = np.empty((s.shape[1], L))
     for lag in range(1, L + 1):
         a, b = s[: K - lag], s[lag:]

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import expm
 
+from phystwin.errors import InvalidValueError
+
 __all__ = ["DiscreteModel", "discretize", "van_loan"]
 
 
@@ -74,9 +76,9 @@ def _square(name: str, M: np.ndarray, n: int | None = None) -> np.ndarray:
     M = np.atleast_2d(np.asarray(M, dtype=np.float64))
     if M.ndim != 2 or M.shape[0] != M.shape[1] or (n is not None and M.shape[0] != n):
         want = f"({n}, {n})" if n is not None else "square"
-        raise ValueError(f"{name} must be {want}, got shape {M.shape}")
+        raise InvalidValueError(f"{name} must be {want}, got shape {M.shape}")
     if not np.all(np.isfinite(M)):
-        raise ValueError(f"{name} has non-finite entries")
+        raise InvalidValueError(f"{name} has non-finite entries")
     return M
 
 
@@ -113,18 +115,18 @@ def van_loan(A: np.ndarray, Qc: np.ndarray, dt: float, G: np.ndarray | None = No
     n = A.shape[0]
     dt = float(dt)
     if not (np.isfinite(dt) and dt >= 0.0):
-        raise ValueError(f"dt must be finite and >= 0 s, got {dt!r}")
+        raise InvalidValueError(f"dt must be finite and >= 0 s, got {dt!r}")
     if G is None:
         Qc = _square("Qc", Qc, n)
         GQG = Qc
     else:
         G = np.atleast_2d(np.asarray(G, dtype=np.float64))
         if G.shape[0] != n:
-            raise ValueError(f"G must have {n} rows (one per state), got shape {G.shape}")
+            raise InvalidValueError(f"G must have {n} rows (one per state), got shape {G.shape}")
         Qc = _square("Qc", Qc, G.shape[1])
         GQG = G @ Qc @ G.T
     if np.max(np.abs(Qc - Qc.T), initial=0.0) > 1e-12 * max(np.max(np.abs(Qc), initial=0.0), 1e-300):
-        raise ValueError("Qc must be symmetric")
+        raise InvalidValueError("Qc must be symmetric")
     norm = float(np.max(np.sum(np.abs(A), axis=0), initial=0.0)) * dt
     doublings = math.ceil(math.log2(norm)) if norm > 1.0 else 0
     h = dt / 2.0**doublings
@@ -172,9 +174,9 @@ def discretize(
     n = A.shape[0]
     Bm = np.zeros((n, 0)) if B is None else np.atleast_2d(np.asarray(B, dtype=np.float64))
     if Bm.shape[0] != n:
-        raise ValueError(f"B must have {n} rows (one per state), got shape {Bm.shape}")
+        raise InvalidValueError(f"B must have {n} rows (one per state), got shape {Bm.shape}")
     if not np.all(np.isfinite(Bm)):
-        raise ValueError("B has non-finite entries")
+        raise InvalidValueError("B has non-finite entries")
     Phi, Qd = van_loan(A, Qc, dt, G)
     m = Bm.shape[1]
     if m:

@@ -51,6 +51,7 @@ from phystwin.core.options import RK4
 from phystwin.core.solvers import ADVANCE_SIG, INTEGRATE_SIG, JAC_SIG, RHS_SIG
 from phystwin.core.solvers._nb import lazy_kernels
 from phystwin.core.solvers.common import all_finite, all_finite2, model_status, n_substeps
+from phystwin.errors import InvalidValueError
 from phystwin.estimation import kernels
 from phystwin.estimation._filter_common import (
     REJECTABLE,
@@ -307,7 +308,7 @@ class ExtendedKalmanFilter(ModelFilter):
         self.solver = RK4(solver_dt)
         self.solver_dt = float(solver_dt)
         if not (math.isfinite(self.solver_dt) and self.solver_dt > 0.0):
-            raise ValueError(f"solver_dt must be finite and > 0 s, got {solver_dt!r}")
+            raise InvalidValueError(f"solver_dt must be finite and > 0 s, got {solver_dt!r}")
         self._rhs, self._jac, self._out = model.functions()[:3]
         self._predict = __getattr__("ekf_predict_rk4")
         self._outjac = __getattr__("ekf_output_jacobian")

@@ -49,6 +49,7 @@ from phystwin.core.solvers import ADVANCE_SIG, INTEGRATE_SIG, JAC_SIG, RHS_SIG
 from phystwin.core.solvers._nb import lazy_kernels
 from phystwin.core.solvers.common import all_finite2
 from phystwin.core.solvers.rk4 import rk4_advance_spec
+from phystwin.errors import InvalidValueError
 from phystwin.estimation._filter_common import (
     ModelFilter,
     covariance,
@@ -210,7 +211,7 @@ def noise_factor(Q: np.ndarray) -> np.ndarray:
         pass
     w, V = np.linalg.eigh(Q)
     if w.size and w[0] < -1e-12 * max(float(np.max(np.abs(Q))), 1e-300):
-        raise ValueError(f"noise covariance is not positive semi-definite (smallest eigenvalue {w[0]:.3g})")
+        raise InvalidValueError(f"noise covariance is not positive semi-definite (smallest eigenvalue {w[0]:.3g})")
     return np.ascontiguousarray(V * np.sqrt(np.clip(w, 0.0, None)))
 
 
@@ -230,12 +231,12 @@ class EnsembleState:
     def __post_init__(self) -> None:
         t = float(self.t)
         if not math.isfinite(t):
-            raise ValueError(f"EnsembleState: t must be finite, got {self.t!r}")
+            raise InvalidValueError(f"EnsembleState: t must be finite, got {self.t!r}")
         X = _frozen(np.atleast_2d(self.X))
         if X.ndim != 2 or X.shape[0] < 2:
-            raise ValueError(f"EnsembleState: X must be (N >= 2, n), got shape {X.shape}")
+            raise InvalidValueError(f"EnsembleState: X must be (N >= 2, n), got shape {X.shape}")
         if not np.all(np.isfinite(X)):
-            raise ValueError("EnsembleState: X has non-finite entries")
+            raise InvalidValueError("EnsembleState: X has non-finite entries")
         object.__setattr__(self, "t", t)
         object.__setattr__(self, "X", X)
 
@@ -313,14 +314,14 @@ class EnsembleKalmanFilter(ModelFilter):
         self._set_up(model, measured_outputs, R, Qc, Qd, dt)
         self._Lq_fixed = None if self.Qd is None else noise_factor(self.Qd)
         if int(n_members) != n_members or n_members < 2:
-            raise ValueError(f"n_members must be an integer >= 2, got {n_members!r}")
+            raise InvalidValueError(f"n_members must be an integer >= 2, got {n_members!r}")
         self.n_members = int(n_members)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.p = model.parameters(params)
         self.solver_dt = float(solver_dt)
         if not (math.isfinite(self.solver_dt) and self.solver_dt > 0.0):
-            raise ValueError(f"solver_dt must be finite and > 0 s, got {solver_dt!r}")
+            raise InvalidValueError(f"solver_dt must be finite and > 0 s, got {solver_dt!r}")
         self.solver = RK4(self.solver_dt)
         self._opts = self.solver.opts()
         self._rhs, self._jac, self._out = model.functions()[:3]
@@ -334,7 +335,7 @@ class EnsembleKalmanFilter(ModelFilter):
     def initialize(self, state: GaussianState) -> EnsembleState:
         """Draw a fresh ensemble of ``n_members`` from ``N(state.x, state.P)`` (filter's generator)."""
         if state.n != self.n:
-            raise ValueError(f"state has {state.n} entries, model {self.model.name!r} has {self.n} states")
+            raise InvalidValueError(f"state has {state.n} entries, model {self.model.name!r} has {self.n} states")
         W = self.rng.standard_normal((self.n_members, self.n))
         return EnsembleState(state.t, state.x + W @ noise_factor(state.P).T)
 
@@ -355,7 +356,7 @@ class EnsembleKalmanFilter(ModelFilter):
         """``Lq`` with ``Lq Lq^T = Qd`` for a step of ``dt`` [s] from mean ``x`` at ``t``."""
         if self._Lq_fixed is not None:
             if not math.isclose(dt, float(self.dt), rel_tol=1e-9, abs_tol=1e-12):  # type: ignore[arg-type]
-                raise ValueError(
+                raise InvalidValueError(
                     f"Qd was given for steps of {self.dt:g} s, got a step of {dt:g} s; give Qc for variable steps"
                 )
             return self._Lq_fixed
@@ -365,10 +366,10 @@ class EnsembleKalmanFilter(ModelFilter):
     def predict_ensemble(self, ens: EnsembleState, t: float, u: Any = None) -> EnsembleState:
         """Ensemble at ``t`` [s] (``t >= ens.t``): all members in one compiled call, plus process noise."""
         if ens.n != self.n:
-            raise ValueError(f"ensemble has {ens.n} states, model {self.model.name!r} has {self.n}")
+            raise InvalidValueError(f"ensemble has {ens.n} states, model {self.model.name!r} has {self.n}")
         dt = float(t) - ens.t
         if not (math.isfinite(dt) and dt >= 0.0):
-            raise ValueError(f"cannot predict from t = {ens.t:g} s back to t = {t!r} s")
+            raise InvalidValueError(f"cannot predict from t = {ens.t:g} s back to t = {t!r} s")
         if dt == 0.0:
             return ens
         uv = self.input_vector(u)

@@ -28,6 +28,7 @@ import numpy as np
 
 from phystwin.core.model import Model
 from phystwin.core.options import RK4
+from phystwin.errors import InvalidValueError
 from phystwin.estimation import kernels, step_kernels
 from phystwin.estimation._filter_common import (
     REJECTABLE,
@@ -98,11 +99,11 @@ class KalmanFilter(Filter[GaussianState]):
         G = np.zeros((n, 0)) if Gamma is None else np.atleast_2d(np.asarray(Gamma, dtype=np.float64))
         self.Gamma = matrix("Gamma", G, (n, G.shape[1]))
         if dt is not None and not (math.isfinite(dt) and dt > 0):
-            raise ValueError(f"dt must be finite and > 0 s, got {dt!r}")
+            raise InvalidValueError(f"dt must be finite and > 0 s, got {dt!r}")
         self.dt = dt
         self.labels = tuple(measurement_names or (f"z[{i}]" for i in range(m)))
         if len(self.labels) != m:
-            raise ValueError(f"measurement_names must have {m} entries, got {len(self.labels)}")
+            raise InvalidValueError(f"measurement_names must have {m} entries, got {len(self.labels)}")
         self._continuous: tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None] | None = None
         self._cache: DiscreteModel | None = None
 
@@ -159,11 +160,13 @@ class KalmanFilter(Filter[GaussianState]):
         try:
             uv = np.array(u, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"expected {nu} input value(s) {names}, got {u!r}") from exc
+            raise InvalidValueError(f"expected {nu} input value(s) {names}, got {u!r}") from exc
         if uv.shape != (nu,):
-            raise ValueError(f"expected {nu} input value(s) {names}, got shape {uv.shape}")
+            raise InvalidValueError(f"expected {nu} input value(s) {names}, got shape {uv.shape}")
         if not np.all(np.isfinite(uv)):
-            raise ValueError(f"non-finite input value(s) for {[names[i] for i in np.flatnonzero(~np.isfinite(uv))]}")
+            raise InvalidValueError(
+                f"non-finite input value(s) for {[names[i] for i in np.flatnonzero(~np.isfinite(uv))]}"
+            )
         return uv
 
     def select_measurements(self, rows: Sequence[int | str], R: Any = None) -> KalmanFilter:
@@ -180,7 +183,7 @@ class KalmanFilter(Filter[GaussianState]):
         """``(Phi, Gamma, Qd)`` used for a step of ``dt`` [s]."""
         if self._continuous is None:
             if self.dt is not None and not math.isclose(dt, self.dt, rel_tol=1e-9, abs_tol=1e-12):
-                raise ValueError(
+                raise InvalidValueError(
                     f"this filter's discrete matrices describe steps of {self.dt:g} s, got a step of {dt:g} s; "
                     "build it with KalmanFilter.from_continuous for variable steps"
                 )
@@ -376,10 +379,10 @@ class UnscentedKalmanFilter(ModelFilter):
         """
         n = self._nx
         if state.x.shape[0] != n:
-            raise ValueError(f"state has {state.n} entries, model {self.model.name!r} has {n} states")
+            raise InvalidValueError(f"state has {state.n} entries, model {self.model.name!r} has {n} states")
         dt = float(t) - state.t
         if not (math.isfinite(dt) and dt >= 0.0):
-            raise ValueError(f"cannot predict from t = {state.t:g} s back to t = {t!r} s")
+            raise InvalidValueError(f"cannot predict from t = {state.t:g} s back to t = {t!r} s")
         zv, bad = measurement(z, self._labels)
         m = zv.shape[0]
         if bad:
@@ -392,7 +395,7 @@ class UnscentedKalmanFilter(ModelFilter):
             uo = uv if u is not None else self._model.output_inputs(None)
         fixed = self.Qd is not None
         if fixed and dt > 0.0 and not math.isclose(dt, float(self.dt), rel_tol=1e-9, abs_tol=1e-12):  # type: ignore[arg-type]
-            raise ValueError(
+            raise InvalidValueError(
                 f"Qd was given for steps of {self.dt:g} s, got a step of {dt:g} s; give Qc for variable steps"
             )
         Qd = np.array(self.Qd) if fixed else np.empty((n, n))

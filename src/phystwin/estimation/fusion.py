@@ -85,6 +85,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import chi2
 
+from phystwin.errors import InvalidValueError
 from phystwin.estimation._filter_common import covariance
 from phystwin.estimation.base import Filter
 from phystwin.estimation.fusion_health import (
@@ -197,35 +198,35 @@ class FusionEngine:
         reanchor_after: int = 3,
     ) -> None:
         if not sensors:
-            raise ValueError("FusionEngine needs at least one sensor")
+            raise InvalidValueError("FusionEngine needs at least one sensor")
         if not (math.isfinite(lag_window) and lag_window >= 0.0):
-            raise ValueError(f"lag_window must be finite and >= 0 s, got {lag_window!r}")
+            raise InvalidValueError(f"lag_window must be finite and >= 0 s, got {lag_window!r}")
         if not (0.0 < gate_probability <= 1.0):
-            raise ValueError(f"gate_probability must be in (0, 1], got {gate_probability!r}")
+            raise InvalidValueError(f"gate_probability must be in (0, 1], got {gate_probability!r}")
         if initial.n != filter.n:
-            raise ValueError(f"initial state has {initial.n} entries, the filter has {filter.n} states")
+            raise InvalidValueError(f"initial state has {initial.n} entries, the filter has {filter.n} states")
         self.filter = filter
         self.lag_window = float(lag_window)
         self.gate_probability = float(gate_probability)
         self._sensors: dict[str, _Sensor] = {}
         for name, spec in sensors.items():
             if not spec.rows:
-                raise ValueError(f"sensor {name!r} measures no rows")
+                raise InvalidValueError(f"sensor {name!r} measures no rows")
             m = len(spec.rows)
             R = covariance(f"R of sensor {name!r}", spec.R, m)
             try:
                 f = filter.select_measurements(spec.rows, R)
             except ValueError as exc:
-                raise ValueError(f"sensor {name!r}: {exc}") from exc
+                raise InvalidValueError(f"sensor {name!r}: {exc}") from exc
             st = float(stale_after if spec.stale_after is None else spec.stale_after)
             if not (st > 0.0):
-                raise ValueError(f"stale_after of sensor {name!r} must be > 0 s, got {st!r}")
+                raise InvalidValueError(f"stale_after of sensor {name!r} must be > 0 s, got {st!r}")
             fwd = spec.max_forward_jump if spec.max_forward_jump is not None else max_forward_jump
             bwd = max(10.0 * self.lag_window, st) if max_backward_jump is None else max_backward_jump
             try:
                 clock = SensorClock(float(10.0 * st if fwd is None else fwd), float(bwd), int(reanchor_after))
             except ValueError as exc:
-                raise ValueError(f"sensor {name!r}: {exc}") from exc
+                raise InvalidValueError(f"sensor {name!r}: {exc}") from exc
             thr = math.inf if gate_probability >= 1.0 else float(chi2.ppf(gate_probability, m))
             self._sensors[name] = _Sensor(spec, f, m, st, clock, threshold=thr)
         self._state = initial
@@ -322,11 +323,11 @@ class FusionEngine:
         """
         t = float(t)
         if not math.isfinite(t):
-            raise ValueError(f"input time must be finite, got {t!r}")
+            raise InvalidValueError(f"input time must be finite, got {t!r}")
         uv = self._input_vector(u, t)
         horizon = max(self._state.t - self.lag_window, self._anchor.t)
         if t < horizon:
-            raise ValueError(
+            raise InvalidValueError(
                 f"input at t = {t:.9g} s is older than the lag window (start {horizon:.9g} s, state at "
                 f"{self._state.t:.9g} s, lag_window {self.lag_window:g} s); refused"
             )
@@ -350,7 +351,7 @@ class FusionEngine:
         try:
             uv = np.array(self.filter.input_vector(u), dtype=np.float64)
         except ValueError as exc:
-            raise ValueError(f"input at t = {t:.9g} s: {exc}") from exc
+            raise InvalidValueError(f"input at t = {t:.9g} s: {exc}") from exc
         uv.setflags(write=False)
         return uv
 

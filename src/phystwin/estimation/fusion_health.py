@@ -56,6 +56,8 @@ from enum import Enum
 
 import numpy as np
 
+from phystwin.errors import InvalidValueError
+
 __all__ = [
     "ClockVerdict",
     "FusionHealth",
@@ -206,9 +208,9 @@ class SensorClock:
         for name in ("max_forward_jump", "max_backward_jump"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0.0):
-                raise ValueError(f"{name} must be finite and > 0 s, got {v!r}")
+                raise InvalidValueError(f"{name} must be finite and > 0 s, got {v!r}")
         if int(self.reanchor_after) < 1:
-            raise ValueError(f"reanchor_after must be >= 1, got {self.reanchor_after!r}")
+            raise InvalidValueError(f"reanchor_after must be >= 1, got {self.reanchor_after!r}")
 
     def check(self, t_raw: float, now: float, horizon: float) -> ClockVerdict:
         """Classify a sample taken at ``t_raw`` (the sensor's clock) given the engine's ``now`` and

@@ -58,6 +58,7 @@ from phystwin.core.solvers import ADVANCE_SIG, INTEGRATE_SIG, JAC_SIG, RHS_SIG
 from phystwin.core.solvers._nb import lazy_kernels
 from phystwin.core.solvers.common import all_finite, all_finite2
 from phystwin.core.solvers.rk4 import rk4_advance_spec
+from phystwin.errors import InvalidValueError
 from phystwin.estimation.status import (
     BAD_ARGUMENT,
     BAD_MEASUREMENT,
@@ -349,14 +350,14 @@ def merwe_weights(n: int, alpha: float, beta: float, kappa: float) -> tuple[np.n
         Sigma-point scale ``sqrt(n + lambda)``, ``lambda = alpha^2 (n + kappa) - n``.
     """
     if n < 1:
-        raise ValueError(f"state dimension must be >= 1, got {n}")
+        raise InvalidValueError(f"state dimension must be >= 1, got {n}")
     if not (math.isfinite(alpha) and alpha > 0.0):
-        raise ValueError(f"alpha must be finite and > 0, got {alpha!r}")
+        raise InvalidValueError(f"alpha must be finite and > 0, got {alpha!r}")
     if not (math.isfinite(beta) and math.isfinite(kappa)):
-        raise ValueError(f"beta and kappa must be finite, got beta={beta!r}, kappa={kappa!r}")
+        raise InvalidValueError(f"beta and kappa must be finite, got beta={beta!r}, kappa={kappa!r}")
     lam = alpha**2 * (n + kappa) - n
     if not n + lam > 0.0:
-        raise ValueError(f"n + lambda = alpha^2 (n + kappa) must be > 0, got {n + lam!r} (n={n}, kappa={kappa})")
+        raise InvalidValueError(f"n + lambda = alpha^2 (n + kappa) must be > 0, got {n + lam!r} (n={n}, kappa={kappa})")
     w = 0.5 / (n + lam)
     Wm = np.full(2 * n + 1, w)
     Wc = np.full(2 * n + 1, w)

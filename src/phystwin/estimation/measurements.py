@@ -29,6 +29,7 @@ from types import MappingProxyType
 import numpy as np
 
 from phystwin.core.trajectory import Trajectory
+from phystwin.errors import InvalidTypeError, InvalidValueError
 from phystwin.estimation.types import Measurement
 
 __all__ = [
@@ -52,7 +53,7 @@ _N_SUBSTREAMS = 5  # noise, bias, dropout, outlier occurrence, outlier sign
 def _finite(name: str, what: str, value: float) -> float:
     v = float(value)
     if not math.isfinite(v):
-        raise ValueError(f"sensor {name!r}: {what} must be finite, got {value!r}")
+        raise InvalidValueError(f"sensor {name!r}: {what} must be finite, got {value!r}")
     return v
 
 
@@ -120,15 +121,15 @@ class SensorSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"SensorSpec: name must be a non-empty string, got {self.name!r}")
+            raise InvalidValueError(f"SensorSpec: name must be a non-empty string, got {self.name!r}")
         n = self.name
         if not isinstance(self.signal, str) or not self.signal:
-            raise ValueError(f"sensor {n!r}: signal must be a non-empty string, got {self.signal!r}")
+            raise InvalidValueError(f"sensor {n!r}: signal must be a non-empty string, got {self.signal!r}")
         if not isinstance(self.unit, str):
-            raise ValueError(f"sensor {n!r}: unit must be a string, got {self.unit!r}")
+            raise InvalidValueError(f"sensor {n!r}: unit must be a string, got {self.unit!r}")
         rate = _finite(n, "rate [Hz]", self.rate)
         if rate <= 0:
-            raise ValueError(f"sensor {n!r}: rate must be > 0 Hz, got {self.rate!r}")
+            raise InvalidValueError(f"sensor {n!r}: rate must be > 0 Hz, got {self.rate!r}")
         for what, value in (
             ("noise_std", self.noise_std),
             ("bias_psd", self.bias_psd),
@@ -136,30 +137,34 @@ class SensorSpec:
             ("phase [s]", self.phase),
         ):
             if _finite(n, what, value) < 0:
-                raise ValueError(f"sensor {n!r}: {what} must be >= 0, got {value!r}")
+                raise InvalidValueError(f"sensor {n!r}: {what} must be >= 0, got {value!r}")
         _finite(n, "bias0", self.bias0)
         _finite(n, "scale", self.scale)
         for what, value in (("dropout_prob", self.dropout_prob), ("outlier_prob", self.outlier_prob)):
             p = float(value)
             if not 0.0 <= p <= 1.0:  # also refuses NaN
-                raise ValueError(f"sensor {n!r}: {what} must be a probability in [0, 1], got {value!r}")
+                raise InvalidValueError(f"sensor {n!r}: {what} must be a probability in [0, 1], got {value!r}")
         if _finite(n, "outlier_sigmas", self.outlier_sigmas) <= 0:
-            raise ValueError(f"sensor {n!r}: outlier_sigmas must be > 0, got {self.outlier_sigmas!r}")
+            raise InvalidValueError(f"sensor {n!r}: outlier_sigmas must be > 0, got {self.outlier_sigmas!r}")
         if self.outlier_prob > 0 and self.noise_std == 0:
-            raise ValueError(
+            raise InvalidValueError(
                 f"sensor {n!r}: outlier magnitude is given in noise sigmas, but noise_std is 0; "
                 "set noise_std > 0 or outlier_prob = 0"
             )
         try:
             lo, hi = (float(v) for v in self.valid_range)
         except (TypeError, ValueError):
-            raise ValueError(f"sensor {n!r}: valid_range must be (low, high), got {self.valid_range!r}") from None
+            raise InvalidValueError(
+                f"sensor {n!r}: valid_range must be (low, high), got {self.valid_range!r}"
+            ) from None
         if math.isnan(lo) or math.isnan(hi) or not lo < hi:
-            raise ValueError(f"sensor {n!r}: valid_range must satisfy low < high, got {self.valid_range!r}")
+            raise InvalidValueError(f"sensor {n!r}: valid_range must satisfy low < high, got {self.valid_range!r}")
         if self.quantization is not None:
             q = _finite(n, "quantization", self.quantization)
             if q <= 0:
-                raise ValueError(f"sensor {n!r}: quantization step must be > 0 (or None), got {self.quantization!r}")
+                raise InvalidValueError(
+                    f"sensor {n!r}: quantization step must be > 0 (or None), got {self.quantization!r}"
+                )
         object.__setattr__(self, "valid_range", (lo, hi))
 
     def sample_times(self, t0: float, t1: float) -> np.ndarray:
@@ -176,7 +181,7 @@ class SensorSpec:
         n = math.floor(span * float(self.rate) * (1.0 + 1e-12) + 1e-9) + 1
         t = np.minimum(t0 + float(self.phase) + np.arange(n, dtype=np.float64) / float(self.rate), t1)
         if n > 1 and not np.all(np.diff(t) > 0):
-            raise ValueError(
+            raise InvalidValueError(
                 f"sensor {self.name!r}: rate {self.rate!r} Hz cannot be represented at t ~ {t1:g} s "
                 "in float64 (sample times would repeat)"
             )
@@ -274,20 +279,20 @@ def _sensor_streams(root: np.random.SeedSequence, name: str) -> list[np.random.G
 def _check_signal(traj: Trajectory, spec: SensorSpec) -> np.ndarray:
     names = traj.names()
     if spec.signal not in names:
-        raise ValueError(
+        raise InvalidValueError(
             f"sensor {spec.name!r}: no signal {spec.signal!r} in the trajectory; available: {', '.join(names)}"
         )
     unit = traj.unit(spec.signal)
     from phystwin.units import same_unit  # lazy: records pulls in h5py
 
     if not same_unit(spec.unit, unit):
-        raise ValueError(
+        raise InvalidValueError(
             f"sensor {spec.name!r}: unit {spec.unit!r} does not match the trajectory's unit {unit!r} "
             f"of signal {spec.signal!r}"
         )
     values = np.asarray(traj[spec.signal], dtype=np.float64)
     if not np.all(np.isfinite(values)):
-        raise ValueError(f"sensor {spec.name!r}: signal {spec.signal!r} has non-finite values in the trajectory")
+        raise InvalidValueError(f"sensor {spec.name!r}: signal {spec.signal!r} has non-finite values in the trajectory")
     return values
 
 
@@ -328,21 +333,21 @@ def generate_streams(
     specs = list(sensors)
     for s in specs:
         if not isinstance(s, SensorSpec):
-            raise TypeError(f"generate: sensors must be SensorSpec instances, got {type(s).__name__}")
+            raise InvalidTypeError(f"generate: sensors must be SensorSpec instances, got {type(s).__name__}")
     names = [s.name for s in specs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise ValueError(f"generate: duplicate sensor names {dup}")
+        raise InvalidValueError(f"generate: duplicate sensor names {dup}")
     if isinstance(seed, np.random.SeedSequence):
         root, seed_int = seed, None
     else:
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ValueError(f"generate: seed must be a non-negative int or a SeedSequence, got {seed!r}")
+            raise InvalidValueError(f"generate: seed must be a non-negative int or a SeedSequence, got {seed!r}")
         seed_int = int(seed)
         root = np.random.SeedSequence(seed_int)
     t_traj = np.asarray(traj.t, dtype=np.float64)
     if t_traj.size == 0 or not np.all(np.isfinite(t_traj)) or np.any(np.diff(t_traj) < 0):
-        raise ValueError("generate: the trajectory needs at least one sample with finite, sorted times")
+        raise InvalidValueError("generate: the trajectory needs at least one sample with finite, sorted times")
     signals = [_check_signal(traj, s) for s in specs]
     return seed_int, {s.name: _generate_one(s, t_traj, v, root) for s, v in zip(specs, signals, strict=True)}
 

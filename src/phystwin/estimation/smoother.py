@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
+from phystwin.errors import InvalidValueError
 from phystwin.estimation.filters import KalmanFilter
 from phystwin.estimation.types import GaussianState
 
@@ -158,7 +159,7 @@ def rts_smooth(x_filt: Any, P_filt: Any, x_pred: Any, P_pred: Any, Phi: Any) -> 
     """
     xf = np.asarray(x_filt, dtype=np.float64)
     if xf.ndim != 2:
-        raise ValueError(f"x_filt must have shape (K, n), got {xf.shape}")
+        raise InvalidValueError(f"x_filt must have shape (K, n), got {xf.shape}")
     K, n = xf.shape
     Pf = np.asarray(P_filt, dtype=np.float64)
     xp = np.asarray(x_pred, dtype=np.float64)
@@ -173,11 +174,11 @@ def rts_smooth(x_filt: Any, P_filt: Any, x_pred: Any, P_pred: Any, Phi: Any) -> 
         ("Phi", F, (K, n, n)),
     ):
         if a.shape != shape:
-            raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+            raise InvalidValueError(f"{name} must have shape {shape}, got {a.shape}")
         if not np.all(np.isfinite(a)):
-            raise ValueError(f"{name} has non-finite entries")
+            raise InvalidValueError(f"{name} has non-finite entries")
     if not np.all(np.isfinite(xf)):
-        raise ValueError("x_filt has non-finite entries")
+        raise InvalidValueError("x_filt has non-finite entries")
     xs = xf.copy()
     Ps = Pf.copy()
     C = np.empty((max(K - 1, 0), n, n))

@@ -32,6 +32,7 @@ import numpy as np
 
 from phystwin.core.model import Model
 from phystwin.core.options import RK4
+from phystwin.errors import InvalidValueError
 from phystwin.estimation import kernels, srukf_kernels
 from phystwin.estimation._filter_common import (
     REJECTABLE,
@@ -134,7 +135,7 @@ class SquareRootUnscentedKalmanFilter(ModelFilter):
         xv = np.require(np.asarray(x, dtype=np.float64).reshape(-1), np.float64, ["C", "W"])
         Sv = np.require(np.asarray(S, dtype=np.float64), np.float64, ["C", "W"])
         if xv.shape != (n,) or Sv.shape != (n, n):
-            raise ValueError(
+            raise InvalidValueError(
                 f"x must have shape ({n},) and S shape ({n}, {n}) for model {self.model.name!r}, "
                 f"got {xv.shape} and {Sv.shape}"
             )
@@ -156,7 +157,7 @@ class SquareRootUnscentedKalmanFilter(ModelFilter):
         t0 = float(t0)
         dt = float(t) - t0
         if not (math.isfinite(dt) and dt >= 0.0):
-            raise ValueError(f"cannot predict from t = {t0:g} s back to t = {t!r} s")
+            raise InvalidValueError(f"cannot predict from t = {t0:g} s back to t = {t!r} s")
         if dt == 0.0:
             return xv.copy(), Sv.copy()
         uv = self.input_vector(u)

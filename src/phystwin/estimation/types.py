@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from phystwin.errors import InvalidValueError
+
 __all__ = ["GaussianState", "Measurement", "is_symmetric_positive_definite", "symmetry_error"]
 
 
@@ -79,19 +81,23 @@ class GaussianState:
     def __post_init__(self) -> None:
         t = float(self.t)
         if not math.isfinite(t):
-            raise ValueError(f"GaussianState: t must be finite, got {self.t!r}")
+            raise InvalidValueError(f"GaussianState: t must be finite, got {self.t!r}")
         x = _frozen_array(self.x).reshape(-1)
         P = _frozen_array(self.P)
         n = x.shape[0]
         if P.shape != (n, n):
-            raise ValueError(f"GaussianState: P must have shape ({n}, {n}) to match x of length {n}, got {P.shape}")
+            raise InvalidValueError(
+                f"GaussianState: P must have shape ({n}, {n}) to match x of length {n}, got {P.shape}"
+            )
         if not np.all(np.isfinite(x)):
-            raise ValueError(f"GaussianState: x has non-finite entries at indices {np.flatnonzero(~np.isfinite(x))}")
+            raise InvalidValueError(
+                f"GaussianState: x has non-finite entries at indices {np.flatnonzero(~np.isfinite(x))}"
+            )
         if not np.all(np.isfinite(P)):
-            raise ValueError("GaussianState: P has non-finite entries")
+            raise InvalidValueError("GaussianState: P has non-finite entries")
         err = symmetry_error(P)
         if err > 1e-9:
-            raise ValueError(f"GaussianState: P must be symmetric, relative asymmetry is {err:.3g} (> 1e-9)")
+            raise InvalidValueError(f"GaussianState: P must be symmetric, relative asymmetry is {err:.3g} (> 1e-9)")
         x.setflags(write=False)
         object.__setattr__(self, "t", t)
         object.__setattr__(self, "x", x)
@@ -131,7 +137,7 @@ class GaussianState:
         r"""Normalised estimation error squared :math:`e^T P^{-1} e`, :math:`e = x_{true} - \hat x` (dimensionless)."""
         e = np.asarray(x_true, dtype=np.float64).reshape(-1) - self.x
         if e.shape != self.x.shape:
-            raise ValueError(f"nees: x_true must have length {self.n}, got {e.shape[0]}")
+            raise InvalidValueError(f"nees: x_true must have length {self.n}, got {e.shape[0]}")
         L = np.linalg.cholesky(self.P)
         w = np.linalg.solve(L, e)
         return float(w @ w)
@@ -165,12 +171,14 @@ class Measurement:
     def __post_init__(self) -> None:
         t = float(self.t)
         if not math.isfinite(t):
-            raise ValueError(f"Measurement from sensor {self.sensor!r}: t must be finite, got {self.t!r}")
+            raise InvalidValueError(f"Measurement from sensor {self.sensor!r}: t must be finite, got {self.t!r}")
         if not isinstance(self.sensor, str) or not self.sensor:
-            raise ValueError(f"Measurement: sensor must be a non-empty string, got {self.sensor!r}")
+            raise InvalidValueError(f"Measurement: sensor must be a non-empty string, got {self.sensor!r}")
         v = _frozen_array(np.atleast_1d(np.asarray(self.value, dtype=np.float64)))
         if v.ndim != 1:
-            raise ValueError(f"Measurement from sensor {self.sensor!r}: value must be a vector, got shape {v.shape}")
+            raise InvalidValueError(
+                f"Measurement from sensor {self.sensor!r}: value must be a vector, got shape {v.shape}"
+            )
         object.__setattr__(self, "t", t)
         object.__setattr__(self, "value", v)
         object.__setattr__(self, "seq", int(self.seq))

@@ -11,6 +11,7 @@ import numpy as np
 from phystwin.core.model import Model
 from phystwin.core.options import RK4
 from phystwin.core.simulation import Stepper
+from phystwin.errors import InvalidTypeError, InvalidValueError
 from phystwin.fmu.instance import FMUInstance
 from phystwin.units import UnitError, parse_unit
 
@@ -53,13 +54,13 @@ class Port:
         self.fmu = unit if isinstance(unit, FMUInstance) else None
         self.native = NativeUnit(unit) if isinstance(unit, Model) else unit if isinstance(unit, NativeUnit) else None
         if self.fmu is None and self.native is None:
-            raise TypeError(
+            raise InvalidTypeError(
                 f"unit {name!r}: expected an FMUInstance, a NativeUnit or a Model, got {type(unit).__name__}"
             )
         if self.fmu is not None:
             d = self.fmu.description
             if self.fmu.kind != "CoSimulation":
-                raise ValueError(f"unit {name!r}: FMU instances must be CoSimulation, got {self.fmu.kind}")
+                raise InvalidValueError(f"unit {name!r}: FMU instances must be CoSimulation, got {self.fmu.kind}")
             ins = [d.variable(n) for n in d.inputs if d.variable(n).is_real]
             outs = [d.variable(n) for n in d.outputs if d.variable(n).is_real]
             self.inputs = [v.name for v in ins]
@@ -84,7 +85,9 @@ class Port:
             if not self.fmu._initialized:
                 self.fmu.initialize(t0, t_end)
             elif abs(self.fmu.time - t0) > 1e-9 * (1.0 + abs(t0)):
-                raise ValueError(f"unit {self.name!r}: the FMU is at t = {self.fmu.time:g} s, expected t0 = {t0:g} s")
+                raise InvalidValueError(
+                    f"unit {self.name!r}: the FMU is at t = {self.fmu.time:g} s, expected t0 = {t0:g} s"
+                )
         else:
             nat = cast(NativeUnit, self.native)
             self.stepper = Stepper(nat.model, t0, x0=nat.x0, params=nat.params, solver=RK4(nat.dt or h))

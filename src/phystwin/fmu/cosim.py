@@ -45,6 +45,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from phystwin.errors import InvalidValueError, UnknownNameError
 from phystwin.fmu._cosim_loop import (
     FN_NAMES,
     NONFINITE,
@@ -80,7 +81,7 @@ class CoSimResult:
         try:
             return self.values[name]
         except KeyError:
-            raise KeyError(f"no signal {name!r} in the result (signals: {', '.join(self.values)})") from None
+            raise UnknownNameError(f"no signal {name!r} in the result (signals: {', '.join(self.values)})") from None
 
 
 class CoSimulation:
@@ -107,15 +108,15 @@ class CoSimulation:
         order: Sequence[str] | None = None,
     ) -> None:
         if method not in ("jacobi", "gauss_seidel"):
-            raise ValueError(f"method must be 'jacobi' or 'gauss_seidel', got {method!r}")
+            raise InvalidValueError(f"method must be 'jacobi' or 'gauss_seidel', got {method!r}")
         if not units:
-            raise ValueError("a co-simulation needs at least one unit")
+            raise InvalidValueError("a co-simulation needs at least one unit")
         self.method = method
         self.ports = [Port(n, u) for n, u in units.items()]
         self.names = [p.name for p in self.ports]
         order = list(order) if order is not None else list(self.names)
         if sorted(order) != sorted(self.names):
-            raise ValueError(f"order must list every unit once: got {order}, units are {self.names}")
+            raise InvalidValueError(f"order must list every unit once: got {order}, units are {self.names}")
         self.order = np.array([self.names.index(n) for n in order], dtype=np.int64)
         self.in_off = np.cumsum([0] + [len(p.inputs) for p in self.ports]).astype(np.int64)
         self.out_off = np.cumsum([0] + [len(p.outputs) for p in self.ports]).astype(np.int64)
@@ -123,18 +124,20 @@ class CoSimulation:
         for src, dst in connections:
             (_, so), (du, di) = self._slot(src, "output"), self._slot(dst, "input")
             if any(c[2] == di for c in self.connections):
-                raise ValueError(f"input {dst!r} is connected twice; expected at most one source per input")
+                raise InvalidValueError(f"input {dst!r} is connected twice; expected at most one source per input")
             self.connections.append((du, so, di))
 
     def _slot(self, ref: str, kind: str) -> tuple[int, int]:
         unit, _, var = ref.partition(".")
         if unit not in self.names or not var:
-            raise KeyError(f"{ref!r}: expected 'unit.{kind}' with unit one of {self.names}")
+            raise UnknownNameError(f"{ref!r}: expected 'unit.{kind}' with unit one of {self.names}")
         k = self.names.index(unit)
         port = self.ports[k]
         names = port.outputs if kind == "output" else port.inputs
         if var not in names:
-            raise KeyError(f"{ref!r}: unit {unit!r} has no Real {kind} {var!r} ({kind}s: {', '.join(names) or 'none'})")
+            raise UnknownNameError(
+                f"{ref!r}: unit {unit!r} has no Real {kind} {var!r} ({kind}s: {', '.join(names) or 'none'})"
+            )
         base = self.out_off if kind == "output" else self.in_off
         return k, int(base[k]) + names.index(var)
 
@@ -154,7 +157,7 @@ class CoSimulation:
         for ref, value in inputs.items():
             k, di = self._slot(ref, "input")
             if any(c[2] == di for c in conns):
-                raise ValueError(f"input {ref!r} is both connected and given in inputs; expected one source")
+                raise InvalidValueError(f"input {ref!r} is both connected and given in inputs; expected one source")
             ext.append((k, di, (_sample(ref, value, t) - of_in[di]) / sc_in[di]))
         ext.sort(key=lambda e: (e[0], e[1]))
         n_units = len(self.ports)
@@ -211,12 +214,14 @@ class CoSimulation:
             An output became NaN or Inf; the message names the variables.
         """
         if not (macro_step > 0 and t_end > t0):
-            raise ValueError(f"need macro_step > 0 and t_end > t0, got {macro_step=}, {t0=}, {t_end=}")
+            raise InvalidValueError(f"need macro_step > 0 and t_end > t0, got {macro_step=}, {t0=}, {t_end=}")
         n = round((t_end - t0) / macro_step)
         if n < 1 or abs(n * macro_step - (t_end - t0)) > 1e-9 * max(1.0, abs(t_end)):
-            raise ValueError(f"t_end - t0 = {t_end - t0:g} s is not a whole number of macro steps {macro_step:g} s")
+            raise InvalidValueError(
+                f"t_end - t0 = {t_end - t0:g} s is not a whole number of macro steps {macro_step:g} s"
+            )
         if compiled and not self.can_compile:
-            raise ValueError("compiled=True needs every unit to be an FMI 2.0 co-simulation FMU")
+            raise InvalidValueError("compiled=True needs every unit to be an FMI 2.0 co-simulation FMU")
         use_compiled = self.can_compile if compiled is None else bool(compiled)
         t = t0 + np.arange(n + 1) * macro_step
         for p in self.ports:
@@ -334,5 +339,7 @@ def _sample(ref: str, value: InputValue, t: np.ndarray) -> np.ndarray:
     if arr.ndim == 0:
         return np.full(t.size, float(arr))
     if arr.shape != (t.size,):
-        raise ValueError(f"input {ref!r}: expected a scalar, a callable or {t.size} samples, got shape {arr.shape}")
+        raise InvalidValueError(
+            f"input {ref!r}: expected a scalar, a callable or {t.size} samples, got shape {arr.shape}"
+        )
     return arr.copy()

@@ -16,7 +16,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from phystwin.errors import PhystwinError
+from phystwin.errors import PhystwinError, UnknownNameError
 from phystwin.fmu.archive import FMUArchiveError, check_archive, sha256_file
 from phystwin.units import UnitError, conversion, parse_unit
 
@@ -161,7 +161,7 @@ class FMUDescription:
             if v.name == name:
                 return v
         known = ", ".join(v.name for v in self.variables)
-        raise KeyError(f"{self.model_name} has no variable {name!r} (variables: {known})")
+        raise UnknownNameError(f"{self.model_name} has no variable {name!r} (variables: {known})")
 
     def conversion_to(self, name: str, target: str) -> tuple[float, float]:
         """``(scale, offset)`` so that ``value_in_target = fmu_value * scale + offset`` for variable ``name``.

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from phystwin.errors import InvalidTypeError, UnknownNameError
 from phystwin.fmu.archive import safe_extract
 from phystwin.fmu.description import FMUDescription, FMUVariable, read_description
 from phystwin.fmu.errors import (
@@ -223,13 +224,17 @@ class FMUInstance:
         """The variable ``name``; :class:`KeyError` naming the known variables otherwise."""
         var = self._variables.get(name)
         if var is None:
-            raise KeyError(f"FMU {self.name!r} has no variable {name!r} (variables: {', '.join(self._variables)})")
+            raise UnknownNameError(
+                f"FMU {self.name!r} has no variable {name!r} (variables: {', '.join(self._variables)})"
+            )
         return var
 
     def _real(self, name: str) -> FMUVariable:
         var = self.variable(name)
         if not var.is_real:
-            raise TypeError(f"FMU {self.name!r}: variable {name!r} is {var.type}, expected a Real (Float64) variable")
+            raise InvalidTypeError(
+                f"FMU {self.name!r}: variable {name!r} is {var.type}, expected a Real (Float64) variable"
+            )
         return var
 
     def set_reals_vr(self, vrs: Iterable[int], values: Iterable[float]) -> None:

@@ -58,6 +58,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from phystwin.errors import InvalidTypeError, InvalidValueError, UnknownNameError
+
 __all__ = ["IsolatedResult", "IsolatedRunError", "IsolatedTimeoutError", "simulate_isolated"]
 
 _TERM_GRACE = 1.0
@@ -231,7 +233,9 @@ class IsolatedResult:
     def __getitem__(self, name: str) -> np.ndarray:
         """The array of one recorded variable (or ``"time"``)."""
         if name != "time" and name not in self.names:
-            raise KeyError(f"{self.model_name} result has no variable {name!r} (recorded: {', '.join(self.names)})")
+            raise UnknownNameError(
+                f"{self.model_name} result has no variable {name!r} (recorded: {', '.join(self.names)})"
+            )
         return np.asarray(self.values[name])
 
 
@@ -240,30 +244,32 @@ def _structured_inputs(inputs: np.ndarray | Mapping[str, Any]) -> np.ndarray:
     if isinstance(inputs, np.ndarray):
         names = inputs.dtype.names
         if not names or names[0] != "time" or inputs.ndim != 1:
-            raise ValueError(
+            raise InvalidValueError(
                 "inputs: expected a 1-D structured array whose first field is 'time' "
                 f"(got shape {inputs.shape}, fields {names})"
             )
         if inputs.dtype.hasobject:
-            raise ValueError("inputs: fields of dtype object cannot be sent to the isolated process")
+            raise InvalidValueError("inputs: fields of dtype object cannot be sent to the isolated process")
         arr = inputs
     elif isinstance(inputs, Mapping):
         if "time" not in inputs:
-            raise ValueError(f"inputs: the dict needs a 'time' entry (got keys {', '.join(map(str, inputs))})")
+            raise InvalidValueError(f"inputs: the dict needs a 'time' entry (got keys {', '.join(map(str, inputs))})")
         columns = {str(k): np.asarray(v, dtype=float) for k, v in inputs.items()}
         n = columns["time"].shape
         for name, col in columns.items():
             if col.ndim != 1 or col.shape != n:
-                raise ValueError(f"inputs: {name!r} has shape {col.shape}, expected {n} like 'time' (1-D)")
+                raise InvalidValueError(f"inputs: {name!r} has shape {col.shape}, expected {n} like 'time' (1-D)")
         order = ["time", *(k for k in columns if k != "time")]
         arr = np.empty(n, dtype=[(k, np.float64) for k in order])
         for k in order:
             arr[k] = columns[k]
     else:
-        raise TypeError(f"inputs: expected a structured numpy array or a dict of arrays, got {type(inputs).__name__}")
+        raise InvalidTypeError(
+            f"inputs: expected a structured numpy array or a dict of arrays, got {type(inputs).__name__}"
+        )
     t = np.asarray(arr["time"], dtype=float)
     if t.size == 0 or not np.all(np.isfinite(t)) or np.any(np.diff(t) < 0):
-        raise ValueError("inputs: 'time' must be non-empty, finite and non-decreasing")
+        raise InvalidValueError("inputs: 'time' must be non-empty, finite and non-decreasing")
     return arr
 
 
@@ -272,7 +278,7 @@ def _json_value(name: str, value: Any) -> bool | int | float | str:
         value = value.item()
     if isinstance(value, bool | int | float | str):
         return value
-    raise TypeError(f"start_values[{name!r}]: expected a bool, int, float or str, got {type(value).__name__}")
+    raise InvalidTypeError(f"start_values[{name!r}]: expected a bool, int, float or str, got {type(value).__name__}")
 
 
 def _tail(path: Path) -> str:
@@ -407,11 +413,11 @@ def simulate_isolated(
     from phystwin.fmu.validation import check_run
 
     if fmi_type not in ("CoSimulation", "ModelExchange"):
-        raise ValueError(f"fmi_type: expected 'CoSimulation' or 'ModelExchange', got {fmi_type!r}")
+        raise InvalidValueError(f"fmi_type: expected 'CoSimulation' or 'ModelExchange', got {fmi_type!r}")
     if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
-        raise ValueError(f"timeout: expected a finite number of seconds > 0, got {timeout!r}")
+        raise InvalidValueError(f"timeout: expected a finite number of seconds > 0, got {timeout!r}")
     if memory_limit_mb is not None and not memory_limit_mb > 0:
-        raise ValueError(f"memory_limit_mb: expected a number of MiB > 0 or None, got {memory_limit_mb!r}")
+        raise InvalidValueError(f"memory_limit_mb: expected a number of MiB > 0 or None, got {memory_limit_mb!r}")
     if fmi_type == "CoSimulation" and output_interval is None:
         output_interval, step_size = step_size, None
     numbers = {
@@ -423,7 +429,7 @@ def simulate_isolated(
     }
     for key, val in numbers.items():
         if val is not None and not math.isfinite(float(val)):
-            raise ValueError(f"{key}: expected a finite number, got {val!r}")
+            raise InvalidValueError(f"{key}: expected a finite number, got {val!r}")
 
     path = Path(fmu_path)
     sha256 = sha256_file(path) if path.is_file() else ""
@@ -448,12 +454,12 @@ def simulate_isolated(
         starts = {str(k): _json_value(str(k), v) for k, v in (start_values or {}).items()}
         for key in starts:
             if key not in units:
-                raise ValueError(f"start_values: {label} has no variable {key!r}")
+                raise InvalidValueError(f"start_values: {label} has no variable {key!r}")
         if output is not None:
             output = [str(o) for o in output]
             for key in output:
                 if key not in units:
-                    raise ValueError(f"output: {label} has no variable {key!r}")
+                    raise InvalidValueError(f"output: {label} has no variable {key!r}")
         request: dict[str, Any] = {
             "fmu_dir": str(fmu_dir),
             "fmi_type": fmi_type,
@@ -468,7 +474,7 @@ def simulate_isolated(
             inputs_declared = {v.name for v in md.modelVariables if v.causality == "input"}
             for col in (arr.dtype.names or ())[1:]:
                 if col not in inputs_declared:
-                    raise ValueError(
+                    raise InvalidValueError(
                         f"inputs: {label} has no input {col!r} (inputs: {', '.join(sorted(inputs_declared)) or 'none'})"
                     )
             np.save(work / "inputs.npy", arr, allow_pickle=False)

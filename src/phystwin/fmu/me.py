@@ -80,6 +80,7 @@ from typing import Any
 
 import numpy as np
 
+from phystwin.errors import InvalidValueError, OperationError
 from phystwin.fmu._me_kernels import (
     C_LAST_STEP,
     C_NEXT_EVENT,
@@ -130,7 +131,7 @@ def _si_unit(var: FMUVariable, defs: tuple[FMUUnit, ...] = ()) -> tuple[str, flo
     scale = 1.0 if var.si_scale is None else float(var.si_scale)
     offset = 0.0 if var.si_offset is None else float(var.si_offset)
     if var.si_scale is None:
-        raise ValueError(f"FMU variable {var.name!r}: unit {unit!r} does not convert to SI")
+        raise InvalidValueError(f"FMU variable {var.name!r}: unit {unit!r} does not convert to SI")
     try:
         dimension = parse_unit(unit).dimension()
     except UnitError:
@@ -168,10 +169,10 @@ class FMUModelExchange:
         desc = read_description(fmu_path)
         version = int(desc.fmi_version.split(".")[0])
         if version not in FMI_FUNCTIONS:  # pragma: no cover - read_description accepts FMI 2.0 and 3.0 only
-            raise ValueError(f"{desc.path.name}: FMI {desc.fmi_version} is not supported (FMI 2.0 or 3.0)")
+            raise InvalidValueError(f"{desc.path.name}: FMI {desc.fmi_version} is not supported (FMI 2.0 or 3.0)")
         me = next((i for i in desc.interfaces if i.kind == "ModelExchange"), None)
         if not desc.supports_model_exchange or me is None:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{desc.path.name}: this FMI {desc.fmi_version} FMU has no ModelExchange interface "
                 "(co-simulation only: run it with phystwin.fmu.cosim)"
             )
@@ -266,7 +267,7 @@ class FMUModelExchange:
                 break
             info = update()
         if info[1]:
-            raise ValueError(f"{desc.model_name}: the FMU asked to terminate during initialisation")
+            raise InvalidValueError(f"{desc.model_name}: the FMU asked to terminate during initialisation")
         self._fmu.enterContinuousTimeMode()
         return info
 
@@ -276,7 +277,7 @@ class FMUModelExchange:
         fmi3 = self.fmi_version == 3
         where = f"{self.description.model_name}: {var.name!r}"
         if var.causality != "parameter":
-            raise ValueError(f"{where} is not a parameter ({var.causality} {var.type})")
+            raise InvalidValueError(f"{where} is not a parameter ({var.causality} {var.type})")
         if var.type in _FLOAT_TYPES:
             _, scale, offset = _si_unit(var)
             setter = self._fmu.setFloat64 if fmi3 else self._fmu.setReal
@@ -284,13 +285,13 @@ class FMUModelExchange:
             return
         setters = {"Boolean": "setBoolean", "Integer": "setInteger", "Int32": "setInt32", "Int64": "setInt64"}
         if var.type not in setters:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{where} is of type {var.type}; expected a Real, Float64, Integer, Int32, Int64 or Boolean"
             )
         number = float(value)
         if not number.is_integer() or (var.type == "Boolean" and number not in (0.0, 1.0)):
             wanted = "true/false (1/0)" if var.type == "Boolean" else "a whole number"
-            raise ValueError(f"{where} ({var.type}) expects {wanted}, got {value!r}")
+            raise InvalidValueError(f"{where} ({var.type}) expects {wanted}, got {value!r}")
         getattr(self._fmu, setters[var.type])(
             [var.value_reference], [bool(number) if var.type == "Boolean" else int(number)]
         )
@@ -323,7 +324,7 @@ class FMUModelExchange:
             *(o for _, _, o in ys),
         ]
         if any(v >= 2.0**53 for v in h):  # pragma: no cover - no 64-bit user space goes this high today
-            raise RuntimeError("an FMU function address does not fit a float64 exactly")
+            raise OperationError("an FMU function address does not fit a float64 exactly")
         return np.array(h)
 
     def check(self, t: float | None = None) -> None:
@@ -366,7 +367,9 @@ def _refuse_arrays(desc: FMUDescription, variables: list[FMUVariable]) -> None:
     arrays = {str(v.name) for v in md.modelVariables if getattr(v, "dimensions", None)}
     used = [v.name for v in variables if v.name in arrays]
     if used:
-        raise ValueError(f"{desc.model_name}: array variables are not supported in model exchange ({', '.join(used)})")
+        raise InvalidValueError(
+            f"{desc.model_name}: array variables are not supported in model exchange ({', '.join(used)})"
+        )
 
 
 def fmu_component(

@@ -17,6 +17,7 @@ import platform
 from typing import Any
 
 from phystwin._jit import JIT_DISABLED
+from phystwin.errors import InvalidValueError
 
 __all__ = ["c_call", "component_address", "float64_array_at", "function_address"]
 
@@ -46,7 +47,7 @@ def component_address(component: Any) -> int:
     """The ``fmi2Component`` / ``fmi3Instance`` pointer of an fmpy instance (``fmu.component``) as an int."""
     value = component.value if isinstance(component, ctypes.c_void_p) else component
     if not value:
-        raise ValueError("the FMU is not instantiated (its component pointer is NULL)")
+        raise InvalidValueError("the FMU is not instantiated (its component pointer is NULL)")
     return int(value)
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, PlainValidator, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from phystwin.errors import InvalidValueError
 from phystwin.hil.link import LinkError
 from phystwin.units import UnitError, convert
 
@@ -28,7 +29,7 @@ def _seconds(v: Any) -> float:
         elif isinstance(v, int | float) and not isinstance(v, bool):
             s = float(v)
         else:
-            raise ValueError
+            raise InvalidValueError
     except UnitError as exc:
         raise PydanticCustomError("seconds", "{msg}", {"msg": str(exc)}) from None
     except ValueError:

@@ -12,6 +12,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+from phystwin.errors import InvalidValueError, OperationError
 from phystwin.estimation.types import Measurement
 from phystwin.hil._opcua_codec import (
     BENCH_OBJECT,
@@ -205,7 +206,7 @@ class OpcuaBenchLink(_OpcuaEnd, BenchLink):
             (self._forced.add if force else self._forced.discard)(nodeid)
         status = await self._server.iserver.aspace.write_attribute_value(nodeid, _ua().AttributeIds.Value, dv)
         if not status.is_good():
-            raise RuntimeError(f"write refused: {status.name}")
+            raise OperationError(f"write refused: {status.name}")
 
     @property
     def address(self) -> tuple[str, int]:
@@ -227,9 +228,9 @@ class OpcuaBenchLink(_OpcuaEnd, BenchLink):
         """
         nodeid = self._stream_nodes.get(measurement.sensor)
         if nodeid is None:
-            raise ValueError(f"stream {measurement.sensor!r} is not one of {self.streams}")
+            raise InvalidValueError(f"stream {measurement.sensor!r} is not one of {self.streams}")
         if measurement.value.size > MAX_VALUES:
-            raise ValueError(f"a sample carries at most {MAX_VALUES} values, got {measurement.value.size}")
+            raise InvalidValueError(f"a sample carries at most {MAX_VALUES} values, got {measurement.value.size}")
         if self._closed:
             self.stats.count("send_errors")
             return

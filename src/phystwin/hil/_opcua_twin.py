@@ -9,6 +9,7 @@ import time
 import urllib.parse
 from typing import Any
 
+from phystwin.errors import InvalidValueError
 from phystwin.hil._opcua_codec import _SEQ_MAX, NAMESPACE, _ua, command_node_id, decode_sample, stream_node_id
 from phystwin.hil._opcua_end import _STOP_TIMEOUT, _OpcuaEnd
 from phystwin.hil._opcua_options import DEFAULT_TWIN_URI, OpcuaOptions, _application_uri, _security
@@ -188,7 +189,7 @@ class OpcuaTwinLink(_OpcuaEnd, TwinLink):
             ``command.actuator`` is not one of ``actuators``.
         """
         if command.actuator not in self._command_nodes:
-            raise ValueError(f"actuator {command.actuator!r} is not one of {self.actuators}")
+            raise InvalidValueError(f"actuator {command.actuator!r} is not one of {self.actuators}")
         if self._closed or not 0 <= command.seq < _SEQ_MAX:
             self.stats.count("send_errors")
             return

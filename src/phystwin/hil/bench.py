@@ -55,6 +55,7 @@ from phystwin.core.inputs import prepare_inputs
 from phystwin.core.model import Model
 from phystwin.core.options import RK4
 from phystwin.core.simulation import integrate_held
+from phystwin.errors import InvalidValueError
 from phystwin.estimation.measurements import SensorSpec
 from phystwin.estimation.types import Measurement
 from phystwin.hil.bench_plant import PlantStepper
@@ -156,7 +157,7 @@ class VirtualBench:
         input_rate: float = 10.0,
     ) -> None:
         if not (math.isfinite(step) and step > 0):
-            raise ValueError(f"bench step must be > 0 s, got {step!r}")
+            raise InvalidValueError(f"bench step must be > 0 s, got {step!r}")
         lay = model.layout
         self.model = model
         self.step = float(step)
@@ -169,7 +170,7 @@ class VirtualBench:
         input_names = [s.name for s in lay.inputs]
         for a in actuators:
             if a not in input_names:
-                raise ValueError(f"actuator {a!r} is not an input of {model.name!r}; inputs: {input_names}")
+                raise InvalidValueError(f"actuator {a!r} is not an input of {model.name!r}; inputs: {input_names}")
         self.actuators = tuple(actuators)
         self._act_index = {a: input_names.index(a) for a in actuators}
         self._override: dict[int, float] = {}
@@ -177,7 +178,7 @@ class VirtualBench:
         self._pending_param = [f for f in self.faults if f.kind == "parameter"]
         for f in self._pending_param:
             if f.parameter is None:
-                raise ValueError(f"parameter fault at {f.at} s names no parameter")
+                raise InvalidValueError(f"parameter fault at {f.at} s names no parameter")
             lay.param_slice(f.parameter)  # KeyError naming it if unknown
         signals = {s.name: ("y", k) for k, s in enumerate(lay.outputs)}
         signals.update({s.name: ("x", k) for k, s in enumerate(lay.states)})
@@ -185,10 +186,10 @@ class VirtualBench:
         self._sensors: dict[str, SensorModel] = {}
         for spec in sensors:
             if spec.signal not in {s.name for s in lay.outputs}:
-                raise ValueError(f"sensor {spec.name!r}: {spec.signal!r} is not an output of {model.name!r}")
+                raise InvalidValueError(f"sensor {spec.name!r}: {spec.signal!r} is not an output of {model.name!r}")
             every = round(1.0 / (spec.rate * self.step))
             if every < 1 or abs(every * spec.rate * self.step - 1.0) > 1e-9:
-                raise ValueError(
+                raise InvalidValueError(
                     f"sensor {spec.name!r}: rate {spec.rate:g} Hz is not a whole divisor of the bench step "
                     f"rate {1 / self.step:g} Hz; choose a rate like {1 / (self.step * max(every, 1)):g} Hz"
                 )
@@ -196,17 +197,19 @@ class VirtualBench:
             self._sensors[spec.name] = SensorModel(spec, lay.output_index(spec.signal), every, mine, seed)
         for f in self.faults:
             if f.kind != "parameter" and f.sensor not in by_name:
-                raise ValueError(f"{f.kind} fault at {f.at} s: unknown sensor {f.sensor!r}; sensors: {list(by_name)}")
+                raise InvalidValueError(
+                    f"{f.kind} fault at {f.at} s: unknown sensor {f.sensor!r}; sensors: {list(by_name)}"
+                )
         self.streams: dict[str, tuple[str, ...]] = {}
         for name, members in streams.items():
             if name == INPUT_STREAM:
                 continue
             unknown = [m for m in members if m not in self._sensors]
             if unknown or not members:
-                raise ValueError(f"stream {name!r}: unknown sensor(s) {unknown}; sensors: {list(self._sensors)}")
+                raise InvalidValueError(f"stream {name!r}: unknown sensor(s) {unknown}; sensors: {list(self._sensors)}")
             rates = {self._sensors[m].every for m in members}
             if len(rates) != 1:
-                raise ValueError(f"stream {name!r}: its sensors {list(members)} must share one rate")
+                raise InvalidValueError(f"stream {name!r}: its sensors {list(members)} must share one rate")
             self.streams[name] = tuple(members)
         self.stream_names = (*self.streams, INPUT_STREAM)
         self._input_every = max(1, round(1.0 / (input_rate * self.step)))
@@ -441,9 +444,9 @@ class VirtualBench:
     ) -> BenchSummary:
         """Play ``duration`` seconds of bench time through ``link`` (module docstring for pacing)."""
         if not (math.isfinite(duration) and duration > 0):
-            raise ValueError(f"bench duration must be > 0 s, got {duration!r}")
+            raise InvalidValueError(f"bench duration must be > 0 s, got {duration!r}")
         if not (math.isfinite(rate_factor) and rate_factor >= 0):
-            raise ValueError(f"rate_factor must be >= 0 (0 = as fast as possible), got {rate_factor!r}")
+            raise InvalidValueError(f"rate_factor must be >= 0 (0 = as fast as possible), got {rate_factor!r}")
         n_total = round(duration / self.step)
         if rate_factor > 0:
             tick = max(self.step / rate_factor, _MIN_TICK)

@@ -61,6 +61,7 @@ from typing import Any, TypeVar
 import can
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from phystwin.errors import InvalidValueError
 from phystwin.estimation.types import Measurement
 from phystwin.hil._link_common import parse_options, stream_width
 from phystwin.hil.link import Arrival, BenchLink, Command, LinkEnd, LinkError, QueueBuffer, TwinLink
@@ -115,7 +116,7 @@ class CanOptions(BaseModel):
     @classmethod
     def _fd_required(cls, fd: bool) -> bool:
         if not fd:
-            raise ValueError(
+            raise InvalidValueError(
                 "fd = false is not supported: a packet has a 24-byte header and needs CAN FD frames "
                 "(up to 64 bytes); classic CAN frames carry 8 bytes"
             )
@@ -169,7 +170,7 @@ def _fd_length(n: int) -> int:
     for length in FD_LENGTHS:
         if length >= n:
             return length
-    raise ValueError(f"{n} bytes do not fit a CAN FD frame (at most {MAX_FD_BYTES})")
+    raise InvalidValueError(f"{n} bytes do not fit a CAN FD frame (at most {MAX_FD_BYTES})")
 
 
 def frame_data(packet: bytes) -> bytes:

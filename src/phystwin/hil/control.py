@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import math
 
+from phystwin.errors import InvalidValueError
+
 __all__ = ["DC_MOTOR", "T_20C", "PISpeedController", "ThermalDerating"]
 
 T_20C = 293.15
@@ -52,9 +54,9 @@ def _finite(what: str, v: float) -> float:
     try:
         x = float(v)
     except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number, got {v!r}") from None
+        raise InvalidValueError(f"{what} must be a number, got {v!r}") from None
     if not math.isfinite(x):
-        raise ValueError(f"{what} must be finite, got {v!r}")
+        raise InvalidValueError(f"{what} must be finite, got {v!r}")
     return x
 
 
@@ -95,11 +97,13 @@ class PISpeedController:
         self.kp = _finite("PISpeedController: kp", kp)
         self.ki = _finite("PISpeedController: ki", ki)
         if self.kp < 0 or self.ki < 0:
-            raise ValueError(f"PISpeedController: kp and ki must be >= 0, got kp={kp!r} ki={ki!r}")
+            raise InvalidValueError(f"PISpeedController: kp and ki must be >= 0, got kp={kp!r} ki={ki!r}")
         self.u_min = _finite("PISpeedController: u_min", u_min)
         self.u_max = _finite("PISpeedController: u_max", u_max)
         if not self.u_min < self.u_max:
-            raise ValueError(f"PISpeedController: u_min must be < u_max, got u_min={u_min!r} V u_max={u_max!r} V")
+            raise InvalidValueError(
+                f"PISpeedController: u_min must be < u_max, got u_min={u_min!r} V u_max={u_max!r} V"
+            )
         self.anti_windup = bool(anti_windup)
         self.integral = 0.0
         self.saturated = False
@@ -237,17 +241,17 @@ class ThermalDerating:
         self.k_e = _finite("ThermalDerating: k_e [V s/rad]", k_e)
         self.k_sigma = _finite("ThermalDerating: k_sigma", k_sigma)
         if self.T_limit <= 0:
-            raise ValueError(f"ThermalDerating: T_limit must be > 0 K (absolute), got {T_limit!r}")
+            raise InvalidValueError(f"ThermalDerating: T_limit must be > 0 K (absolute), got {T_limit!r}")
         if self.band <= 0:
-            raise ValueError(f"ThermalDerating: band must be > 0 K, got {band!r}")
+            raise InvalidValueError(f"ThermalDerating: band must be > 0 K, got {band!r}")
         if not 0 <= self.I_min <= self.I_rated:
-            raise ValueError(
+            raise InvalidValueError(
                 f"ThermalDerating: need 0 <= I_min <= I_rated, got I_min={I_min!r} A I_rated={I_rated!r} A"
             )
         if self.R_20 <= 0:
-            raise ValueError(f"ThermalDerating: R_20 must be > 0 Ohm, got {R_20!r}")
+            raise InvalidValueError(f"ThermalDerating: R_20 must be > 0 Ohm, got {R_20!r}")
         if self.k_sigma < 0:
-            raise ValueError(f"ThermalDerating: k_sigma must be >= 0, got {k_sigma!r}")
+            raise InvalidValueError(f"ThermalDerating: k_sigma must be >= 0, got {k_sigma!r}")
 
     @classmethod
     def for_dc_motor(
@@ -263,7 +267,9 @@ class ThermalDerating:
     def _sd(self, T_w_sd: float) -> float:
         sd = float(T_w_sd)
         if sd < 0:
-            raise ValueError(f"ThermalDerating: the temperature standard deviation must be >= 0 K, got {T_w_sd!r}")
+            raise InvalidValueError(
+                f"ThermalDerating: the temperature standard deviation must be >= 0 K, got {T_w_sd!r}"
+            )
         return sd
 
     def current_limit(self, T_w: float, T_w_sd: float) -> float:

@@ -35,7 +35,7 @@ from typing import Any, Literal, NamedTuple, Self
 
 import numpy as np
 
-from phystwin.errors import PhystwinError
+from phystwin.errors import InvalidValueError, PhystwinError
 from phystwin.estimation.types import Measurement
 
 __all__ = [
@@ -84,9 +84,9 @@ class Command:
 
     def __post_init__(self) -> None:
         if not isinstance(self.actuator, str) or not self.actuator:
-            raise ValueError(f"Command: actuator must be a non-empty string, got {self.actuator!r}")
+            raise InvalidValueError(f"Command: actuator must be a non-empty string, got {self.actuator!r}")
         if not math.isfinite(float(self.t)):
-            raise ValueError(f"Command for {self.actuator!r}: t must be finite, got {self.t!r}")
+            raise InvalidValueError(f"Command for {self.actuator!r}: t must be finite, got {self.t!r}")
         object.__setattr__(self, "t", float(self.t))
         object.__setattr__(self, "value", float(self.value))
         object.__setattr__(self, "seq", int(self.seq))

@@ -90,6 +90,7 @@ from pymodbus.exceptions import ModbusException
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from phystwin.errors import InvalidValueError
 from phystwin.estimation.types import Measurement
 from phystwin.hil._link_common import Seconds, parse_options, quoted_key, stream_width, url_port
 from phystwin.hil.link import Arrival, BenchLink, Command, CommandQueue, LinkEnd, LinkError, QueueBuffer, TwinLink
@@ -271,16 +272,16 @@ def decode_block(regs: Sequence[int], n: int) -> tuple[int, float, tuple[float, 
         (a value outside 0..65535) or ``"time"`` (non-finite ``t``).
     """
     if len(regs) != HEAD + 4 * n:
-        raise ValueError("length")
+        raise InvalidValueError("length")
     if all(r == EMPTY for r in regs):
         return None
     try:
         data = struct.pack(f">{len(regs)}H", *regs)
     except struct.error:
-        raise ValueError("register") from None
+        raise InvalidValueError("register") from None
     seq, t, *values = struct.unpack(f">Id{n}d", data)
     if not math.isfinite(t):
-        raise ValueError("time")
+        raise InvalidValueError("time")
     return int(seq), float(t), tuple(values)
 
 

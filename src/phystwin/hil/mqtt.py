@@ -68,6 +68,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from pydantic import BaseModel, ConfigDict, Field
 
+from phystwin.errors import InvalidValueError
 from phystwin.estimation.types import Measurement
 from phystwin.hil._link_common import parse_options, resolve_password, shown_url, url_port
 from phystwin.hil.link import Arrival, BenchLink, Command, CommandQueue, LinkEnd, LinkError, QueueBuffer, TwinLink
@@ -616,7 +617,7 @@ class MqttBenchLink(_MqttEnd, BenchLink):
         """
         topic = self._stream_topic.get(measurement.sensor)
         if topic is None:
-            raise ValueError(f"mqtt bench: stream {measurement.sensor!r} is not one of {self.streams}")
+            raise InvalidValueError(f"mqtt bench: stream {measurement.sensor!r} is not one of {self.streams}")
         self._publish(topic, encode_measurement_json(measurement), self._qos)
 
     def poll_commands(self) -> list[Command]:

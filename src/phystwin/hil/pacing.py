@@ -54,6 +54,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from phystwin.errors import InvalidValueError
+
 __all__ = ["DEFAULT_SPIN_MARGIN", "MAX_SPIN", "Pacer", "TimingStats", "realtime_priority"]
 
 log = logging.getLogger("phystwin.hil.pacing")
@@ -80,7 +82,7 @@ class TimingStats:
     def __init__(self, capacity: int = 100_000) -> None:
         capacity = int(capacity)
         if capacity < 1:
-            raise ValueError(f"TimingStats: capacity must be >= 1, got {capacity}")
+            raise InvalidValueError(f"TimingStats: capacity must be >= 1, got {capacity}")
         self.capacity = capacity
         self._buf = np.empty(capacity, dtype=float)
         self._next = 0
@@ -174,13 +176,13 @@ class Pacer:
     ) -> None:
         period = float(period)
         if not (math.isfinite(period) and period > 0.0):
-            raise ValueError(f"Pacer: period must be a finite number of seconds > 0, got {period!r}")
+            raise InvalidValueError(f"Pacer: period must be a finite number of seconds > 0, got {period!r}")
         threshold = period if miss_threshold is None else float(miss_threshold)
         if not (threshold >= 0.0):  # also catches NaN
-            raise ValueError(f"Pacer: miss_threshold must be >= 0 s, got {miss_threshold!r}")
+            raise InvalidValueError(f"Pacer: miss_threshold must be >= 0 s, got {miss_threshold!r}")
         spin_margin = min(DEFAULT_SPIN_MARGIN, 0.25 * period) if spin_margin is None else float(spin_margin)
         if not (math.isfinite(spin_margin) and spin_margin >= 0.0):
-            raise ValueError(f"Pacer: spin_margin must be a finite number of seconds >= 0, got {spin_margin!r}")
+            raise InvalidValueError(f"Pacer: spin_margin must be a finite number of seconds >= 0, got {spin_margin!r}")
         self.period = period
         self.miss_threshold = threshold
         self.spin_margin = spin_margin

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from phystwin.errors import PhystwinError
+from phystwin.errors import InvalidValueError, PhystwinError
 from phystwin.estimation.types import Measurement
 from phystwin.hil.link import Command
 
@@ -80,9 +80,9 @@ class PacketError(PhystwinError, ValueError):
 def _pack(kind: int, stream_id: int, seq: int, t: float, values: np.ndarray, quality: int) -> bytes:
     n = values.size
     if n > MAX_VALUES:
-        raise ValueError(f"a packet carries at most {MAX_VALUES} values, got {n}")
+        raise InvalidValueError(f"a packet carries at most {MAX_VALUES} values, got {n}")
     if not 0 <= stream_id < 2**16:
-        raise ValueError(f"stream id must be in [0, 65535], got {stream_id}")
+        raise InvalidValueError(f"stream id must be in [0, 65535], got {stream_id}")
     head = HEADER.pack(MAGIC, VERSION, kind, stream_id, seq % _U32, float(t), n, min(max(quality, 0), 255))
     return head + values.astype("<f8", copy=False).tobytes()
 
@@ -122,19 +122,19 @@ class MeasurementEncoder:
 
     def __init__(self, streams: Sequence[str]) -> None:
         if len(streams) > 2**16:
-            raise ValueError(f"at most {2**16} streams, got {len(streams)}")
+            raise InvalidValueError(f"at most {2**16} streams, got {len(streams)}")
         self._ids = {s: k for k, s in enumerate(streams)}
         self._structs: dict[int, struct.Struct] = {}
 
     def encode(self, stream: str, t: float, values: Sequence[float], seq: int) -> bytes:
         sid = self._ids.get(stream)
         if sid is None:
-            raise ValueError(f"unknown stream {stream!r}; the streams are {list(self._ids)}")
+            raise InvalidValueError(f"unknown stream {stream!r}; the streams are {list(self._ids)}")
         n = len(values)
         st = self._structs.get(n)
         if st is None:
             if n > MAX_VALUES:
-                raise ValueError(f"a packet carries at most {MAX_VALUES} values, got {n}")
+                raise InvalidValueError(f"a packet carries at most {MAX_VALUES} values, got {n}")
             st = self._structs[n] = struct.Struct(f"{HEADER.format}{n}d")
         return st.pack(MAGIC, VERSION, KIND_MEASUREMENT, sid, seq % _U32, t, n, 0, *values)
 

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from phystwin.core.inputs import InputSignal
+from phystwin.errors import InvalidValueError
 from phystwin.estimation.fusion import FusionEngine, FusionReason, SyncStatus
 from phystwin.estimation.types import GaussianState
 from phystwin.hil.control import PISpeedController, ThermalDerating
@@ -161,9 +162,9 @@ class TwinRunner:
         record_interval: float | None = 0.01,
     ) -> None:
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+            raise InvalidValueError(f"mode must be one of {MODES}, got {mode!r}")
         if mode != "shadow" and (control is None or envelope is None):
-            raise ValueError(f"mode {mode!r} needs a controller ([control]) and a safety envelope ([safety])")
+            raise InvalidValueError(f"mode {mode!r} needs a controller ([control]) and a safety envelope ([safety])")
         self.engine = engine
         self.link = link
         self.mode = mode
@@ -175,7 +176,9 @@ class TwinRunner:
         self.record_interval = record_interval
         model = engine.filter.model
         if model is None:  # the records name states, outputs and inputs from the model's layout
-            raise ValueError("the twin runner needs a filter on a compiled model (a KalmanFilter on matrices has none)")
+            raise InvalidValueError(
+                "the twin runner needs a filter on a compiled model (a KalmanFilter on matrices has none)"
+            )
         self.layout = model.layout
         self.streams = {k: tuple(v) for k, v in streams.items()}
         self._meas_stream = {k: f"meas/{k}" for k in self.streams}

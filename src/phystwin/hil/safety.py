@@ -40,6 +40,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from phystwin.errors import InvalidTypeError, InvalidValueError
 from phystwin.hil.link import Command
 
 __all__ = ["UNKNOWN_ACTUATOR", "ActuatorLimits", "Decision", "SafetyEnvelope", "Verdict", "Watchdog"]
@@ -82,35 +83,35 @@ class ActuatorLimits:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"ActuatorLimits: name must be a non-empty string, got {self.name!r}")
+            raise InvalidValueError(f"ActuatorLimits: name must be a non-empty string, got {self.name!r}")
         what = f"ActuatorLimits {self.name!r}"
         if not isinstance(self.unit, str):
-            raise ValueError(f"{what}: unit must be a string, got {self.unit!r}")
+            raise InvalidValueError(f"{what}: unit must be a string, got {self.unit!r}")
         for attr in ("low", "high", "max_rate", "safe_value"):
             try:
                 object.__setattr__(self, attr, float(getattr(self, attr)))
             except (TypeError, ValueError):
-                raise ValueError(f"{what}: {attr} must be a number, got {getattr(self, attr)!r}") from None
+                raise InvalidValueError(f"{what}: {attr} must be a number, got {getattr(self, attr)!r}") from None
         for attr in ("low", "high", "safe_value"):
             if not math.isfinite(getattr(self, attr)):
-                raise ValueError(f"{what}: {attr} must be finite, got {getattr(self, attr)!r} {self.unit}")
+                raise InvalidValueError(f"{what}: {attr} must be finite, got {getattr(self, attr)!r} {self.unit}")
         if not self.low < self.high:
-            raise ValueError(f"{what}: low must be < high, got low={self.low} high={self.high} {self.unit}")
+            raise InvalidValueError(f"{what}: low must be < high, got low={self.low} high={self.high} {self.unit}")
         if not self.max_rate > 0.0:  # also NaN
-            raise ValueError(f"{what}: max_rate must be > 0 {self.unit}/s (inf for none), got {self.max_rate!r}")
+            raise InvalidValueError(f"{what}: max_rate must be > 0 {self.unit}/s (inf for none), got {self.max_rate!r}")
         if not self.low <= self.safe_value <= self.high:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{what}: safe_value {self.safe_value} {self.unit} lies outside [{self.low}, {self.high}] {self.unit}"
             )
         if self.refuse_beyond is not None:
             try:
                 rb = float(self.refuse_beyond)
             except (TypeError, ValueError):
-                raise ValueError(
+                raise InvalidValueError(
                     f"{what}: refuse_beyond must be a number or None, got {self.refuse_beyond!r}"
                 ) from None
             if not (math.isfinite(rb) and rb >= 0.0):
-                raise ValueError(f"{what}: refuse_beyond must be finite and >= 0 {self.unit}, got {rb!r}")
+                raise InvalidValueError(f"{what}: refuse_beyond must be finite and >= 0 {self.unit}, got {rb!r}")
             object.__setattr__(self, "refuse_beyond", rb)
 
 
@@ -183,12 +184,12 @@ class SafetyEnvelope:
         self.limits: dict[str, ActuatorLimits] = {}
         for lim in limits:
             if not isinstance(lim, ActuatorLimits):
-                raise TypeError(f"SafetyEnvelope: expected ActuatorLimits, got {type(lim).__name__}")
+                raise InvalidTypeError(f"SafetyEnvelope: expected ActuatorLimits, got {type(lim).__name__}")
             if lim.name in self.limits:
-                raise ValueError(f"SafetyEnvelope: actuator {lim.name!r} is listed twice")
+                raise InvalidValueError(f"SafetyEnvelope: actuator {lim.name!r} is listed twice")
             self.limits[lim.name] = lim
         if not self.limits:
-            raise ValueError("SafetyEnvelope: at least one actuator is needed")
+            raise InvalidValueError("SafetyEnvelope: at least one actuator is needed")
         self.counters: dict[str, Counter[Decision]] = {name: Counter() for name in self.limits}
         self.counters[UNKNOWN_ACTUATOR] = Counter()
         self._last: dict[str, tuple[float, float]] = {}
@@ -322,9 +323,9 @@ class Watchdog:
     def __init__(self, timeout: float, clock: Callable[[], float] = time.monotonic, *, recover_after: int = 1) -> None:
         timeout = float(timeout)
         if not (math.isfinite(timeout) and timeout > 0.0):
-            raise ValueError(f"Watchdog: timeout must be a finite number of seconds > 0, got {timeout!r}")
+            raise InvalidValueError(f"Watchdog: timeout must be a finite number of seconds > 0, got {timeout!r}")
         if int(recover_after) < 1:
-            raise ValueError(f"Watchdog: recover_after must be >= 1, got {recover_after!r}")
+            raise InvalidValueError(f"Watchdog: recover_after must be >= 1, got {recover_after!r}")
         self.timeout = timeout
         self.recover_after = int(recover_after)
         self._clock = clock

@@ -26,6 +26,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from phystwin.errors import InvalidValueError
 from phystwin.estimation.consistency import chi2_bounds
 from phystwin.plots.signals import time_scale
 from phystwin.units import conversion, same_unit
@@ -83,7 +84,7 @@ def _save(fig: Figure, path: str | Path | None) -> None:
 def _vector(name: str, v: Any) -> np.ndarray:
     a = np.asarray(v, dtype=np.float64)
     if a.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
+        raise InvalidValueError(f"{name} must be one-dimensional, got shape {a.shape}")
     return a
 
 
@@ -92,13 +93,15 @@ def _matrix(name: str, v: Any, rows: int) -> np.ndarray:
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2 or a.shape[0] != rows:
-        raise ValueError(f"{name} must have shape (len(t), n) with len(t) = {rows}, got {np.shape(v)}")
+        raise InvalidValueError(f"{name} must have shape (len(t), n) with len(t) = {rows}, got {np.shape(v)}")
     return a
 
 
 def _names_units(names: Sequence[str], units: Sequence[str], n: int, what: str) -> None:
     if len(names) != n or len(units) != n:
-        raise ValueError(f"need one name and one unit per {what} ({n}), got {len(names)} names and {len(units)} units")
+        raise InvalidValueError(
+            f"need one name and one unit per {what} ({n}), got {len(names)} names and {len(units)} units"
+        )
 
 
 def _band(ax: Axes, t: np.ndarray, lower: np.ndarray, upper: np.ndarray, gid: str, label: str, color: Any) -> None:
@@ -112,7 +115,7 @@ def moving_average(values: Any, window: int) -> np.ndarray:
     v = _vector("values", values)
     w = int(window)
     if w < 1:
-        raise ValueError(f"window must be >= 1 sample, got {window!r}")
+        raise InvalidValueError(f"window must be >= 1 sample, got {window!r}")
     out = np.full(v.shape, np.nan)
     if v.size >= w:
         c = np.cumsum(np.concatenate([[0.0], v]))
@@ -164,17 +167,17 @@ def plot_estimates(
     n = X.shape[1]
     S = np.asarray(sigma, dtype=np.float64)
     if S.shape != X.shape:
-        raise ValueError(f"sigma must have the shape of x_est {X.shape}, got {S.shape}")
+        raise InvalidValueError(f"sigma must have the shape of x_est {X.shape}, got {S.shape}")
     if np.any(S < 0.0):
-        raise ValueError("sigma must be standard deviations (>= 0)")
+        raise InvalidValueError("sigma must be standard deviations (>= 0)")
     T = None
     if truth is not None:
         T = np.asarray(truth, dtype=np.float64)
         if T.shape != X.shape:
-            raise ValueError(f"truth must have the shape of x_est {X.shape}, got {T.shape}")
+            raise InvalidValueError(f"truth must have the shape of x_est {X.shape}, got {T.shape}")
     _names_units(names, units, n, "state")
     if tv.size == 0:
-        raise ValueError("nothing to plot: no samples")
+        raise InvalidValueError("nothing to plot: no samples")
 
     fig, axes = _new_figure(n)
     tt, tunit = _time_axis(tv)
@@ -228,29 +231,29 @@ def plot_innovations(
     """
     k = len(t_by_sensor)
     if len(innovation_by_sensor) != k or len(S_diag_by_sensor) != k:
-        raise ValueError(
+        raise InvalidValueError(
             f"need times, innovations and S diagonals for every sensor: got {k}, {len(innovation_by_sensor)}, "
             f"{len(S_diag_by_sensor)}"
         )
     _names_units(names, units, k, "sensor")
     if k == 0:
-        raise ValueError("nothing to plot: no sensors")
+        raise InvalidValueError("nothing to plot: no sensors")
     series = []
     for s in range(k):
         ts = _vector(f"t_by_sensor[{s}]", t_by_sensor[s])
         y = _vector(f"innovation_by_sensor[{s}]", innovation_by_sensor[s])
         var = _vector(f"S_diag_by_sensor[{s}]", S_diag_by_sensor[s])
         if not (ts.shape == y.shape == var.shape):
-            raise ValueError(
+            raise InvalidValueError(
                 f"sensor {names[s]!r}: times, innovations and S diagonals differ in length "
                 f"({ts.shape[0]}, {y.shape[0]}, {var.shape[0]})"
             )
         if np.any(var[np.isfinite(var)] < 0.0):
-            raise ValueError(f"sensor {names[s]!r}: innovation variances must be >= 0")
+            raise InvalidValueError(f"sensor {names[s]!r}: innovation variances must be >= 0")
         series.append((ts, y, var))
     all_t = np.concatenate([ts for ts, _, _ in series])
     if all_t.size == 0:
-        raise ValueError("nothing to plot: no samples")
+        raise InvalidValueError("nothing to plot: no samples")
     span = float(np.nanmax(all_t) - np.nanmin(all_t)) if all_t.size > 1 else 0.0
     div, tunit = time_scale(span)
 
@@ -317,15 +320,15 @@ def plot_nis(
     tv = _vector("t", t)
     v = _vector("nis", nis)
     if tv.shape != v.shape:
-        raise ValueError(f"t and nis differ in length ({tv.shape[0]}, {v.shape[0]})")
+        raise InvalidValueError(f"t and nis differ in length ({tv.shape[0]}, {v.shape[0]})")
     ok = np.isfinite(v)
     tv, v = tv[ok], v[ok]
     if v.size == 0:
-        raise ValueError("nothing to plot: no finite NIS values")
+        raise InvalidValueError("nothing to plot: no finite NIS values")
     if np.any(v < 0.0):
-        raise ValueError("NIS values must be >= 0")
+        raise InvalidValueError("NIS values must be >= 0")
     if int(window) < 1:
-        raise ValueError(f"window must be >= 1 update, got {window!r}")
+        raise InvalidValueError(f"window must be >= 1 update, got {window!r}")
     w = min(int(window), v.size)
     lo, hi = chi2_bounds(int(dof), alpha, runs=w)
     ma = moving_average(v, w)

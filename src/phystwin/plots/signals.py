@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from phystwin.core.trajectory import Trajectory
+from phystwin.errors import InvalidValueError
 from phystwin.records.hdf5 import Record
 from phystwin.units import same_unit
 
@@ -82,7 +83,7 @@ def _select(series: list[_Series], signals: Sequence[str] | None) -> list[_Serie
         if name not in by_name:
             close = difflib.get_close_matches(name, list(by_name), n=3)
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            raise ValueError(f"no signal {name!r} to plot{hint} (available: {', '.join(by_name)})")
+            raise InvalidValueError(f"no signal {name!r} to plot{hint} (available: {', '.join(by_name)})")
         out.append(by_name[name])
     return out
 
@@ -136,9 +137,9 @@ def plot_trajectory(
         complete = source.ok
     chosen = _select(series, signals)
     if t.size == 0:
-        raise ValueError("nothing to plot: the trajectory has no samples")
+        raise InvalidValueError("nothing to plot: the trajectory has no samples")
     if not chosen:
-        raise ValueError("nothing to plot: no signals selected")
+        raise InvalidValueError("nothing to plot: no signals selected")
     groups = _group_by_unit(chosen)
     div, tunit = time_scale(float(t[-1] - t[0]) if t.size > 1 else 0.0)
     fig = Figure(figsize=(10.0, 1.0 + 2.3 * len(groups)), layout="constrained")

@@ -26,7 +26,8 @@ the unit of every table:
 
   A record with one stream (``phystwin simulate``), or the one stream chosen, goes to one file; a
   record with several streams writes, for CSV and Parquet, one file per stream into a folder,
-  named after the stream (``meas/current`` -> ``meas__current.csv``).
+  named after the stream (``meas/current`` -> ``meas__current.csv``, ``innovation:flow`` ->
+  ``innovation__flow.csv``: every character but letters, digits and ``._+-`` becomes ``__``).
 
 Column and variable names are the signal names, made safe where a format cannot hold them the way
 :func:`~phystwin.records.hdf5.h5_names` makes them safe for HDF5 (``/``, a signal called ``t``).
@@ -36,12 +37,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from phystwin.errors import InvalidValueError
 from phystwin.records.hdf5 import Record, RecordError, Stream, h5_names, read_record
 
 if TYPE_CHECKING:  # imported lazily: only exporting needs them
@@ -189,7 +192,10 @@ def _write_netcdf(record: Record, streams: list[str], dest: Path) -> Path:
 
 
 def _file_name(stream: str, suffix: str) -> str:
-    return stream.replace("/", "__") + suffix
+    """One scheme for every record kind: each character other than a letter, digit, ``.``, ``_``, ``-``
+    or ``+`` becomes ``__`` (``meas/current`` -> ``meas__current``, ``innovation:flow`` ->
+    ``innovation__flow``)."""
+    return re.sub(r"[^A-Za-z0-9._+-]", "__", stream) + suffix
 
 
 def export_record(
@@ -223,7 +229,7 @@ def export_record(
         An unknown format.
     """
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        raise InvalidValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
     rec = record if isinstance(record, Record) else read_record(record)
     names = [_pick(rec, stream).name] if stream is not None else list(rec.streams)
     if not names:

@@ -47,7 +47,7 @@ import numpy as np
 
 from phystwin.core.model import Layout, Model, is_internal_parameter
 from phystwin.core.trajectory import Trajectory
-from phystwin.errors import PhystwinError
+from phystwin.errors import InvalidValueError, PhystwinError
 
 if TYPE_CHECKING:  # imported lazily by the exports
     import pandas as pd
@@ -160,18 +160,20 @@ def append_samples(grp: h5py.Group, t: np.ndarray, values: Mapping[str, np.ndarr
     n0 = tds.shape[0]
     last = tds[n0 - 1] if n0 else -np.inf
     if t.size and (not np.all(np.isfinite(t)) or t[0] <= last or np.any(np.diff(t) <= 0)):
-        raise ValueError(f"stream {grp.name!r}: sample times must be finite and strictly increasing after t = {last} s")
+        raise InvalidValueError(
+            f"stream {grp.name!r}: sample times must be finite and strictly increasing after t = {last} s"
+        )
     datasets = _signal_datasets(grp)
     missing = sorted({str(d.attrs["name"]) for d in datasets} - set(values))
     if missing:
-        raise ValueError(f"stream {grp.name!r}: no values for signal(s) {missing}")
+        raise InvalidValueError(f"stream {grp.name!r}: no values for signal(s) {missing}")
     n1 = n0 + t.size
     tds.resize((n1,))
     tds[n0:n1] = t
     for ds in datasets:
         v = np.asarray(values[str(ds.attrs["name"])], dtype=np.float64).reshape(-1)
         if v.size != t.size:
-            raise ValueError(f"signal {ds.attrs['name']!r}: expected {t.size} values, got {v.size}")
+            raise InvalidValueError(f"signal {ds.attrs['name']!r}: expected {t.size} values, got {v.size}")
         ds.resize((n1,))
         ds[n0:n1] = v
 
@@ -210,7 +212,7 @@ def _write(
 ) -> None:
     t = np.asarray(traj.t, dtype=np.float64)
     if t.size and (not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0)):
-        raise ValueError("trajectory times must be finite and strictly increasing")
+        raise InvalidValueError("trajectory times must be finite and strictly increasing")
     for key, value in versions().items():
         f.attrs[key] = value
     f.attrs["format"] = FORMAT

@@ -45,6 +45,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from phystwin.errors import InvalidValueError, OperationError
 from phystwin.records.hdf5 import FORMAT, FORMAT_VERSION, SignalInfo, _json, create_stream, versions
 
 __all__ = ["Recorder"]
@@ -163,10 +164,12 @@ class Recorder:
         flush_interval: float = 1.0,
     ) -> None:
         if not math.isfinite(flush_interval) or flush_interval < 0.0:
-            raise ValueError(f"flush_interval must be a finite time >= 0 s, got {flush_interval!r}")
+            raise InvalidValueError(f"flush_interval must be a finite time >= 0 s, got {flush_interval!r}")
         clash = sorted(_RESERVED_ATTRS & set(attrs or {}))
         if clash:
-            raise ValueError(f"attrs {clash} are reserved for the record itself; reserved: {sorted(_RESERVED_ATTRS)}")
+            raise InvalidValueError(
+                f"attrs {clash} are reserved for the record itself; reserved: {sorted(_RESERVED_ATTRS)}"
+            )
         self._path = Path(path)
         self.kind = str(kind)
         self.config_text = str(config_text)
@@ -233,24 +236,24 @@ class Recorder:
             HDF5 chunk length of the stream's datasets [samples].
         """
         if self._state != "new":
-            raise RuntimeError(f"{self._path}: streams must be declared before start()")
+            raise OperationError(f"{self._path}: streams must be declared before start()")
         parts = name.split("/")
         if not name or any(p in ("", ".", "..") for p in parts) or parts[0] == "parameters":
-            raise ValueError(f"invalid stream name {name!r}: non-empty '/'-separated parts, not 'parameters'")
+            raise InvalidValueError(f"invalid stream name {name!r}: non-empty '/'-separated parts, not 'parameters'")
         for other in self._streams:
             if other == name or other.startswith(name + "/") or name.startswith(other + "/"):
-                raise ValueError(f"stream {name!r} clashes with the declared stream {other!r}")
+                raise InvalidValueError(f"stream {name!r} clashes with the declared stream {other!r}")
         names = [s.name for s in signals]
         if len(set(names)) != len(names):
-            raise ValueError(f"stream {name!r}: signal names must be unique, got {names}")
+            raise InvalidValueError(f"stream {name!r}: signal names must be unique, got {names}")
         if int(chunk) < 1:
-            raise ValueError(f"stream {name!r}: chunk must be >= 1 sample, got {chunk!r}")
+            raise InvalidValueError(f"stream {name!r}: chunk must be >= 1 sample, got {chunk!r}")
         self._streams[name] = _Stream(name, tuple(signals), dict(attrs or {}), int(chunk))
 
     def start(self) -> None:
         """Create the file, write root attributes and every stream, then switch to SWMR mode."""
         if self._state != "new":
-            raise RuntimeError(f"{self._path}: recorder already started")
+            raise OperationError(f"{self._path}: recorder already started")
         self._path.parent.mkdir(parents=True, exist_ok=True)
         f = h5py.File(self._path, "w", libver="latest", track_order=True)
         try:
@@ -290,9 +293,11 @@ class Recorder:
     def _stream(self, name: str) -> _Stream:
         st = self._streams.get(name)
         if st is None:
-            raise ValueError(f"{self._path}: unknown stream {name!r}; declared: {', '.join(self._streams) or '(none)'}")
+            raise InvalidValueError(
+                f"{self._path}: unknown stream {name!r}; declared: {', '.join(self._streams) or '(none)'}"
+            )
         if self._state != "started":
-            raise RuntimeError(f"{self._path}: recorder is {self._state}, not started")
+            raise OperationError(f"{self._path}: recorder is {self._state}, not started")
         return st
 
     def _bad_values(self, st: _Stream, values: Mapping[str, Any]) -> ValueError:
@@ -359,7 +364,7 @@ class Recorder:
             return
         n = len(st.names)
         if len(row) != n:
-            raise ValueError(f"stream {st.name!r}: {len(row)} value(s) for the {n} signal(s) {list(st.names)}")
+            raise InvalidValueError(f"stream {st.name!r}: {len(row)} value(s) for the {n} signal(s) {list(st.names)}")
         self._buffer(st, t, row[0] if n == 1 else tuple(row))  # what append() buffers: a scalar for one signal
 
     def append_rows(self, stream: str, t: np.ndarray, values: Mapping[str, np.ndarray]) -> None:
@@ -375,7 +380,7 @@ class Recorder:
         for n in st.names:
             v = np.asarray(values[n], dtype=np.float64).reshape(-1)
             if v.shape != tv.shape:
-                raise ValueError(f"stream {stream!r}: signal {n!r} has {v.size} values for {tv.size} times")
+                raise InvalidValueError(f"stream {stream!r}: signal {n!r} has {v.size} values for {tv.size} times")
             cols.append(v)
         if tv.size == 0:
             return

@@ -6,8 +6,11 @@ checked to take no arguments (calling it is :meth:`TwinSpec.system`); each failu
 :class:`~phystwin.physics.twins.spec.TwinError` naming the module, file, entry point or function.
 
 A file is loaded with :mod:`importlib` under a module name derived from its absolute path
-(``phystwin_twin_<stem>_<hash>``), registered in ``sys.modules`` (dataclasses and pickling need it)
-but without touching ``sys.path``; loading the same unchanged file again reuses the module.
+(``phystwin_twin_<stem>_<hash>``), registered in ``sys.modules`` (dataclasses and pickling need it);
+loading the same unchanged file again reuses the module. While the file is executed its folder is the
+first entry of ``sys.path``, so it can import modules beside it (``from mycomps import Lag``); the entry
+is removed afterwards, and the modules imported then stay loaded (in ``sys.modules``) under their plain
+names.
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ def twin_from_reference(reference: str) -> TwinSpec:
 
 
 def twin_from_file(path: str | Path, function: str = "build") -> TwinSpec:
-    """The twin built by ``function`` of the Python file at ``path`` (loaded without ``sys.path``)."""
+    """The twin built by ``function`` of the Python file at ``path`` (see :func:`load_file`)."""
     if not _FUNCTION.match(function):
         raise TwinError(f"{function!r} is not a Python function name", "function")
     module = load_file(path)
@@ -104,12 +107,25 @@ def load_file(path: str | Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     module.__phystwin_stamp__ = stamp  # type: ignore[attr-defined]
     sys.modules[name] = module
+    folder = str(file.parent)
+    sys.path.insert(0, folder)  # modules beside the file import while it runs
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # the user's code: reported, never a traceback
         sys.modules.pop(name, None)
         raise TwinError(f"loading {file} raised {describe_exception(exc)}") from exc
+    finally:
+        _remove_path_entry(folder)
     return module
+
+
+def _remove_path_entry(folder: str) -> None:
+    """Remove the entry :func:`load_file` put first on ``sys.path`` (the first occurrence if the file
+    itself moved it)."""
+    if sys.path and sys.path[0] == folder:
+        del sys.path[0]
+    elif folder in sys.path:
+        sys.path.remove(folder)
 
 
 def module_name_of(file: Path) -> str:
