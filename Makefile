@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_solvers.py --repeats 5
 	$(PY) benchmarks/bench_rhs.py
 	$(PY) benchmarks/bench_startup.py
+	$(PY) benchmarks/bench_compile.py
 	$(PY) benchmarks/bench_estimation.py --repeats 5
 	$(PY) benchmarks/bench_fmu_me.py --repeats 5
 	$(PY) benchmarks/bench_fmu_cosim.py --repeats 7
