@@ -101,3 +101,34 @@ def test_recorded_rows_hold_the_samples_outcomes_innovations_and_estimates(tmp_p
     assert u.signals["seq"].values[0] == 1.0
     hous = r.streams["meas/housing_temperature"]
     assert np.array_equal(hous.signals["housing_temperature"].values, [299.0])
+
+
+def test_a_late_sample_replayed_by_fusion_still_records_its_innovation(tmp_path: Path) -> None:
+    # a slow sensor whose samples arrive after faster ones (within the lag window) is fused by a replay;
+    # its innovation is part of the record like any other (it was silently left out)
+    cfg = parse_config(TWIN)
+    setup = runner_setup(cfg)
+    rec = Recorder(tmp_path / "run.h5", kind="run", config_text=cfg.text)
+    runner = make_runner(setup, _NoLink(), rec, "shadow")
+    rec.start()
+    outcomes: list[Any] = []
+    push = setup.engine.push
+
+    def spy(meas: Measurement) -> Any:
+        out = push(meas)
+        outcomes.append(out)
+        return out
+
+    setup.engine.push = spy  # type: ignore[method-assign]
+    runner._handle(Arrival(Measurement(0.0005, "inputs", np.array([0.0, 0.0, 298.15]), 1), 0.0))
+    for k in range(40):
+        runner._handle(Arrival(Measurement(0.01 * (k + 1), STREAM, np.zeros(2), k), 0.0))
+        if k in (15, 35):  # the temperature of 25 ms earlier arrives now
+            t_late = 0.01 * (k + 1) - 0.025  # inside the 0.05 s lag window
+            runner._handle(Arrival(Measurement(t_late, "housing_temperature", [298.2], k), 0.0))
+    rec.close()
+    late = [o for o in outcomes if o.sensor == "housing_temperature"]
+    assert [(o.reason.name, o.replayed > 0) for o in late] == [("ACCEPTED", True)] * 2, late
+    inn = read_record(tmp_path / "run.h5").streams["innovation/housing_temperature"]
+    assert np.allclose(inn.t, [o.t for o in late])
+    assert np.array_equal(inn.signals["housing_temperature"].values, [o.innovation[0] for o in late])

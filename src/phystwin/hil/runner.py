@@ -333,7 +333,10 @@ class TwinRunner:
         if rec is not None:
             self._record_meas(name, meas, latency, _OUTCOME_CODE[reason])
             inn, S = out.innovation, out.S
-            if inn is not None and S is not None and out.replayed == 0:
+            # a late sample fused by a replay has an innovation at its own time like any other (each
+            # sensor's stream stays in time order; rows of other sensors recorded before the replay
+            # keep the values computed at their arrival)
+            if inn is not None and S is not None:
                 row = (*inn.tolist(), *S.diagonal().tolist(), out.nis, float(len(self.streams[name])))
                 rec.append_row(self._innovation_stream[name], meas.t, row)
         state = self.engine.state
