@@ -192,6 +192,11 @@ def run_plot(record: Path, out_dir: Path | None, follow: bool, interval: float) 
     A file that is not a readable phystwin record, or one with nothing to draw, raises
     :class:`~phystwin.records.hdf5.RecordError` (exit status 2).
     """
+    from phystwin.records.hdf5 import read_record
+
+    # read (and so refuse a damaged file) before matplotlib and the plotting modules are imported:
+    # a file that cannot be drawn is reported in a fraction of a second
+    rec = None if follow else read_record(record)
     from phystwin.plots.record import plot_record
     from phystwin.plots.run import follow as follow_record
 
@@ -200,7 +205,7 @@ def run_plot(record: Path, out_dir: Path | None, follow: bool, interval: float) 
     if follow:
         n = follow_record(record, dest, interval=interval, stop=_stop_on_signals())
         res.rows.append(("updates", str(n)))
-    res.files += plot_record(record, dest)
+    res.files += plot_record(rec if rec is not None else record, dest)
     return res
 
 
