@@ -76,6 +76,8 @@ def test_simulate_writes_record_plot_and_summary(runner, write_config, tmp_path)
     assert rec.config_text == cfg.read_text()
     prov = rec.provenance
     assert prov["twin_name"] == "oven_3" and prov["config_path"] == str(cfg.resolve()) and prov["solver"] == "rodas"
+    # how the model was checked: an analytic Jacobian, every equation differentiated and dimension-checked
+    assert prov["jacobian"] == "analytic" and prov["derivative_notes"] == [] and prov["unit_notes"] == []
     assert rec.attrs["model_structure_hash"] and rec.parameters["mass.C"] == (1000.0, "J/K")
 
 

@@ -13,7 +13,6 @@ sensors, noise, initial guess, process noise and estimated parameters come from 
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from phystwin.cli.provenance import command_line, run_provenance
 from phystwin.config.schema import ConfigError, read_config
 from phystwin.core.inputs import prepare_inputs
 from phystwin.core.model import Model
@@ -88,7 +88,8 @@ def run_generate(config_path: Path, truth: Path, out: Path, seed: int) -> Comman
         "seed": int(seed),
         "config": config.text,
         "truth_record": str(truth.resolve()),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": " ".join(command_line()),
+        "provenance": run_provenance(config, model),
         "twin": twin_provenance(twin_spec(config)),
         "fmus": fmu_provenance(model),
     }
@@ -141,7 +142,8 @@ def run_estimate(config_path: Path, data: Path, out: Path, png_dir: Path | None)
         "filter": "ukf",
         "estimated_parameters": list(config.estimation.parameters),
         "quality_dropped": quality_dropped,
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": " ".join(command_line()),
+        "provenance": run_provenance(config, model),
         "twin": twin_provenance(twin_spec(config)),
         "fmus": fmu_provenance(model),
     }

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from phystwin.cli.estimation import CommandResult
+from phystwin.cli.provenance import run_provenance
 from phystwin.config.schema import read_config
 from phystwin.errors import OperationError
 
@@ -34,23 +34,6 @@ def _stop_on_signals() -> Callable[[], bool]:
     return flag.is_set
 
 
-def _provenance(config: Any, model: Any, extra: dict[str, Any]) -> dict[str, Any]:
-    from phystwin.config.resolve import fmu_provenance
-    from phystwin.config.twin import twin_provenance, twin_spec
-
-    return {
-        "twin_type": config.twin.reference,
-        "twin_name": config.label,
-        "twin": twin_provenance(twin_spec(config)),
-        "config_path": str(Path(config.source).resolve()) if config.source != "<string>" else "<string>",
-        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
-        "model_name": model.name,
-        "model_structure_hash": model.structure_hash,
-        "fmus": fmu_provenance(model),
-        **extra,
-    }
-
-
 def _fmt_pct(v: float) -> str:
     return f"{100 * v:.1f} %"
 
@@ -72,7 +55,7 @@ def run_bench(
     stop = _stop_on_signals()
     rec = None
     if out is not None:
-        prov = _provenance(config, bench.model, {"seed": sec.seed, "url": url, "rate_factor": factor})
+        prov = run_provenance(config, bench.model, seed=sec.seed, url=url, rate_factor=factor)
         rec = Recorder(out, kind="bench", config_text=config.text, provenance=prov, attrs={"twin_name": config.label})
         for name, signals in bench.record_streams().items():
             rec.add_stream(name, signals)
@@ -129,7 +112,7 @@ def run_twin(
     stop = _stop_on_signals()
     rec = None
     if out is not None:
-        prov = _provenance(config, setup.model, {"url": url, "mode": sec.mode})
+        prov = run_provenance(config, setup.model, url=url, mode=sec.mode)
         rec = Recorder(out, kind="run", config_text=config.text, provenance=prov, attrs={"twin_name": config.label})
     summary = None
     try:

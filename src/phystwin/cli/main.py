@@ -22,7 +22,6 @@ exit with status 2, without a traceback; an integration failure still writes the
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ from rich.text import Text
 
 from phystwin.cli.fmu import fmu_app
 from phystwin.cli.paths import Labelled, check_outputs, config_inputs
+from phystwin.cli.provenance import run_provenance
 from phystwin.errors import PhystwinError
 
 EXIT_ERROR = 2
@@ -150,26 +150,6 @@ def _summary(traj: Any, spec: Any, wall: float, label: str) -> tuple[Table, Tabl
     return run, out
 
 
-def _provenance(config: Any, spec: Any, model: Any) -> dict[str, Any]:
-    from phystwin.config.resolve import fmu_provenance
-    from phystwin.config.twin import twin_provenance, twin_spec
-
-    return {
-        "twin_type": spec.twin_type,
-        "twin_name": spec.label,
-        "twin": twin_provenance(twin_spec(config)),
-        "config_path": str(Path(config.source).resolve()) if config.source != "<string>" else "<string>",
-        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
-        "duration_s": spec.duration,
-        "solver": spec.solver_name,
-        "solver_options": asdict(spec.solver),
-        "model_name": model.name,
-        "model_structure_hash": model.structure_hash,
-        "jacobian": model.jacobian_kind,
-        "fmus": fmu_provenance(model),
-    }
-
-
 def _run_simulation(
     config_path: Path,
     duration: str | None,
@@ -209,7 +189,9 @@ def _run_simulation(
         out_path,
         traj,
         config_text=config.text,
-        provenance=_provenance(config, spec, model),
+        provenance=run_provenance(
+            config, model, duration_s=spec.duration, solver=spec.solver_name, solver_options=asdict(spec.solver)
+        ),
         model=model,
         parameters=model.parameters(spec.params),
     )
