@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from phystwin._jit import is_compiled, njit
+from phystwin.physics.tracing import names_read
 
 KERNELS: dict[str, Any] = {}
 
@@ -48,15 +49,6 @@ def _value_text(obj: Any, depth: int = 0) -> str | None:
     return None
 
 
-def _names_read(code: types.CodeType) -> set[str]:
-    """Every name in ``co_names`` of ``code`` and its nested code (globals and attributes it reads)."""
-    out = set(code.co_names)
-    for c in code.co_consts:
-        if isinstance(c, types.CodeType):
-            out |= _names_read(c)
-    return out
-
-
 def _code_fingerprint(fn: Callable[..., Any], depth: int = 0) -> str:
     """Code of ``fn`` (bytecode, so two lambdas on one source line differ), the values it closes
     over, the global values it reads (numbers, strings, arrays, containers, and the simple attributes
@@ -82,7 +74,7 @@ def _code_fingerprint(fn: Callable[..., Any], depth: int = 0) -> str:
         helpers.append((f"<cell {k}>", val))
     if code is None:
         return "\n".join(parts)
-    names = _names_read(code)
+    names = names_read(code)
     glb = getattr(py, "__globals__", {})
     helpers += [(name, glb[name]) for name in sorted(names) if name in glb]
     for name, obj in helpers:

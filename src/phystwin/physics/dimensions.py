@@ -71,7 +71,7 @@ from phystwin.physics.dimension_tracing import (
     without_angle,
 )
 from phystwin.physics.flatten import Flat
-from phystwin.physics.tracing import UntraceableError, trace
+from phystwin.physics.tracing import UntraceableError, names_read, trace
 from phystwin.units import Constant, Dim, UnitError, dimension_text, is_coherent, parse_unit, si_unit
 
 __all__ = [
@@ -368,7 +368,7 @@ def _constants(fn: Any, depth: int = 0) -> list[str]:
     if code is None or depth > 3:
         return []
     out = []
-    values = [(n, py.__globals__.get(n)) for n in sorted(_code_names(code))]
+    values = [(n, py.__globals__.get(n)) for n in sorted(names_read(code))]
     for cell in py.__closure__ or ():
         with contextlib.suppress(ValueError):
             values.append(("<closure>", cell.cell_contents))
@@ -394,7 +394,7 @@ def has_branch(fn: Any, depth: int = 0) -> bool:
     if code is not None and depth <= 3:
         found = _code_branches(code)
         if not found:
-            helpers = [getattr(py, "__globals__", {}).get(n) for n in sorted(_code_names(code))]
+            helpers = [getattr(py, "__globals__", {}).get(n) for n in sorted(names_read(code))]
             for cell in py.__closure__ or ():
                 with contextlib.suppress(ValueError):
                     helpers.append(cell.cell_contents)
@@ -412,14 +412,6 @@ def _code_branches(code: Any) -> bool:
     if any("JUMP" in ins.opname and "_IF_" in ins.opname for ins in dis.get_instructions(code)):
         return True
     return any(_code_branches(c) for c in code.co_consts if hasattr(c, "co_code"))
-
-
-def _code_names(code: Any) -> set[str]:
-    names = set(code.co_names)
-    for c in code.co_consts:
-        if hasattr(c, "co_names"):
-            names |= _code_names(c)
-    return names
 
 
 def _fingerprint(flat: Flat) -> str:

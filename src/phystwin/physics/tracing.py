@@ -30,7 +30,7 @@ import numpy as np
 
 from phystwin.errors import PhystwinError
 
-__all__ = ["CONSTANT_HOOK", "MATH_NAMES", "UntraceableError", "retarget", "sympy_namespace", "trace"]
+__all__ = ["CONSTANT_HOOK", "MATH_NAMES", "UntraceableError", "names_read", "retarget", "sympy_namespace", "trace"]
 
 MATH_NAMES = (
     "exp", "expm1", "log", "log1p", "log10", "log2", "sqrt", "cbrt", "pow", "hypot",
@@ -83,11 +83,12 @@ def _is_compiled(obj: Any) -> bool:
     return hasattr(obj, "py_func") and isinstance(obj.py_func, types.FunctionType)
 
 
-def _names(code: types.CodeType) -> set[str]:
+def names_read(code: types.CodeType) -> set[str]:
+    """Every name in ``co_names`` of ``code`` and its nested code (the globals and attributes it reads)."""
     names = set(code.co_names)
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
-            names |= _names(c)
+            names |= names_read(c)
     return names
 
 
@@ -112,7 +113,7 @@ def retarget(fn: Callable[..., Any], namespace: Mapping[str, Any], _depth: int =
     if _depth > 8:
         raise UntraceableError(f"helper functions nest too deeply at {py.__qualname__}")
     glb: dict[str, Any] = dict(py.__globals__)
-    for name in _names(py.__code__):
+    for name in names_read(py.__code__):
         obj = glb.get(name)
         if obj is None:
             if name in _BUILTINS and name in namespace:
