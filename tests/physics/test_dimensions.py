@@ -28,7 +28,7 @@ def _system(*components: Component, connect: tuple[tuple[str, str], ...] = ()) -
     return s
 
 
-BRANCH = ": only the branch taken at the start values was dimension-checked"
+BRANCH = ": only the branches reached from the start values (and one argument at a time moved) were checked"
 
 
 def _fully_checked(notes: tuple[str, ...] | list[str]) -> list[str]:
@@ -171,7 +171,7 @@ def test_numbers_are_wildcards_in_sums_and_comparisons_and_constants_carry_units
             "w": lambda w, k: -k * math.sqrt(w * w) * math.copysign(1.0, w),
         }
 
-    assert check_component("m", Lenient("m")) == [f"m: relation 0: T_c = f(T){BRANCH}"]
+    assert check_component("m", Lenient("m")) == []  # both sides of T_c's branch reached and checked
 
 
 def test_a_physical_constant_needs_its_unit() -> None:
@@ -433,7 +433,7 @@ def _ramp(x: float) -> float:
     return x if x > 0.0 else 0.0
 
 
-def test_an_equation_with_a_branch_says_only_one_branch_was_checked() -> None:
+def test_every_branch_reached_is_checked_and_an_unreached_one_is_noted() -> None:
     class Branchy(Component):
         states = (State("T", "K", 300.0),)
         parameters = (Parameter("tau", "s", 10.0),)
@@ -442,11 +442,18 @@ def test_an_equation_with_a_branch_says_only_one_branch_was_checked() -> None:
     class Helper(Component):
         states = (State("T", "K", 300.0),)
         parameters = (Parameter("tau", "s", 10.0),)
-        derivatives = {"T": lambda T, tau: _ramp(T) / tau}
+        derivatives = {"T": lambda T, tau: _ramp(T) / tau}  # else 0.0: zero is right in any unit
 
-    assert check_component("b", Branchy("b")) == [f"b: dT/dt = f(T, tau){BRANCH}"]
-    assert check_component("h", Helper("h")) == [f"h: dT/dt = f(T, tau){BRANCH}"]  # the branch is in a helper
-    model = _system(Branchy("b")).compile()
-    assert model.unit_notes == (f"b: dT/dt = f(T, tau){BRANCH}",)
-    assert "unit notes: b: dT/dt" in repr(model)
+    class Hidden(Component):
+        states = (State("T", "K", 300.0),)
+        parameters = (Parameter("tau", "s", 10.0),)
+        derivatives = {"T": lambda T, tau: T / tau if T < 1e6 else T}  # no start-based move reaches 1e6 K
+
+    # the start values take the right branch; moving T to -300 K reaches the wrong one: refused
+    assert "dT/dt = f(T, tau) has unit K, expected K/s" in _refusal(Branchy("b"))
+    assert check_component("h", Helper("h")) == []  # the branch is in a helper, both sides reached
+    assert check_component("d", Hidden("d")) == [f"d: dT/dt = f(T, tau){BRANCH}"]
+    model = _system(Hidden("d")).compile()
+    assert model.unit_notes == (f"d: dT/dt = f(T, tau){BRANCH}",)
+    assert "unit notes: d: dT/dt" in repr(model)
     assert dimensions_module.has_branch(lambda T, tau: T / tau) is False

@@ -28,9 +28,10 @@ Rules that keep real equations checkable:
   boundaries still refuse ``Hz`` for ``rad/s`` (see :mod:`phystwin.units`).
 * ``exp``, ``log``, ``sin``, ``tanh``, ... take dimensionless arguments and return dimensionless values;
   ``sqrt``, ``abs``, ``min``, ``max``, ``copysign``, ``hypot``, ``clip``, ``where`` keep or combine units.
-* A branch follows the start values (states, parameter defaults; 1.0-ish for algebraic variables):
-  the other branch of an ``if`` is not checked, and ``Model.unit_notes`` says so for every equation with a
-  conditional jump in its bytecode or its helpers' (:func:`has_branch`).
+* A branching equation (a conditional jump in its bytecode or its helpers', :func:`has_branch`) is traced
+  at the start values (states, parameter defaults; 1.0-ish for algebraic variables) and again with one
+  argument at a time moved (negated, zero, x0.1, x10), recording the jumps taken; every result is
+  judged. ``Model.unit_notes`` names an equation only if some jump was never seen both ways.
 
 What cannot be traced (a ``numpy`` function the namespace lacks, ``float(x)`` of a quantity, an FMU call)
 is not refused: the model lists it in ``Model.unit_notes`` ("not dimension-checked: ...").
@@ -45,6 +46,7 @@ import contextlib
 import dis
 import hashlib
 import importlib.metadata
+import itertools
 import json
 import os
 import sys
@@ -220,18 +222,123 @@ def _check(comp: Component, eq: _Equation, dims: Mapping[str, Dim], values: Mapp
         return _CACHE[key]
     result: Verdict
     args = [quantity(values[a], dims[a]) for a in names]
+    codes = _branch_codes(eq.fn) if has_branch(eq.fn) else set()
+    seen: dict[Any, set[int]] = {}
     try:
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = trace(eq.fn, args, cached_namespace())
+        out = _traced(eq.fn, args, codes, seen)
     except DimensionClashError as exc:
         result = ("clash", exc.describe(lambda d: _spell_dim(d, comp.local_units())))
     except UntraceableError as exc:
         result = ("note", f"cannot trace it ({exc})")
     else:
         result = _judge(comp, eq, out)
+        if result is None and codes:
+            result = _other_branches(comp, eq, names, values, dims, codes, seen)
     _CACHE[key] = result
     return result
+
+
+_VARIANTS = (-1.0, 0.0, 0.1, 10.0)
+"""Factors applied to one argument's start value at a time to reach the other side of a branch."""
+
+
+def _other_branches(
+    comp: Component,
+    eq: _Equation,
+    names: tuple[str, ...],
+    values: Mapping[str, Any],
+    dims: Mapping[str, Dim],
+    codes: set[Any],
+    seen: dict[Any, set[int]],
+) -> Verdict:
+    """Trace a branching equation again with one argument at a time moved (negated, zero, x0.1, x10;
+    +-1 where it is zero) and judge every result: a branch the start values do not take is checked
+    too (a zero result passes in any unit). Returns the first refusal, ``None`` when every branch was
+    reached and passed, else the note that some branch was not reached."""
+    for k, name in enumerate(names):
+        start = np.asarray(values[name], dtype=float)
+        moved = [start * f for f in _VARIANTS] if np.any(start != 0.0) else [start + 1.0, start - 1.0]
+        for v in moved:
+            args = [quantity(v if j == k else values[a], dims[a]) for j, a in enumerate(names)]
+            try:
+                out = _traced(eq.fn, args, codes, seen)
+            except DimensionClashError as exc:
+                return ("clash", exc.describe(lambda d: _spell_dim(d, comp.local_units())))
+            except UntraceableError:
+                continue  # outside the equation's domain (log of a negative, a table's range)
+            verdict = _judge(comp, eq, out)
+            # a zero result (a bare 0.0 scaled by a parameter: "x if x > 0 else 0.0") is right in any unit
+            if verdict is not None and verdict[0] == "mismatch" and np.any(_magnitude(out) != 0.0):
+                return verdict
+    if _every_branch_reached(codes, seen):
+        return None
+    return ("branch", "only the branches reached from the start values (and one argument at a time moved) were checked")
+
+
+def _magnitude(out: Any) -> Any:
+    return getattr(out, "magnitude", out)
+
+
+def _traced(fn: Any, args: list[Any], codes: set[Any], seen: dict[Any, set[int]]) -> Any:
+    """``trace(fn, args)``, recording the bytecode offsets executed in ``codes`` (the equation's own
+    code and its helpers'), so that the branches taken can be told."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if not codes:
+            return trace(fn, args, cached_namespace())
+
+        def tracer(frame: Any, event: str, arg: Any) -> Any:
+            if frame.f_code in codes:
+                frame.f_trace_opcodes = True
+                if event == "opcode":
+                    seen.setdefault(frame.f_code, set()).add(frame.f_lasti)
+                return tracer
+            return None
+
+        previous = sys.gettrace()
+        sys.settrace(tracer)
+        try:
+            return trace(fn, args, cached_namespace())
+        finally:
+            sys.settrace(previous)
+
+
+def _every_branch_reached(codes: set[Any], seen: Mapping[Any, set[int]]) -> bool:
+    """True when every conditional jump of ``codes`` that ran was seen to fall through and to jump."""
+    for code in codes:
+        done = seen.get(code)
+        if not done:
+            continue  # a helper that never ran: its branches are not this equation's
+        instructions = list(dis.get_instructions(code))
+        for ins, after in itertools.pairwise(instructions):
+            branching = "JUMP" in ins.opname and "_IF_" in ins.opname and ins.offset in done
+            if branching and (after.offset not in done or ins.argval not in done):
+                return False
+    return True
+
+
+def _branch_codes(fn: Any, depth: int = 0) -> set[Any]:
+    """The code objects of ``fn``, its nested functions and the helpers it calls (three levels down)."""
+    py = getattr(fn, "py_func", fn)
+    code = getattr(py, "__code__", None)
+    if code is None or depth > 3:
+        return set()
+    found = {code}
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        for k in c.co_consts:
+            if hasattr(k, "co_code") and k not in found:
+                found.add(k)
+                stack.append(k)
+    helpers = [getattr(py, "__globals__", {}).get(n) for n in sorted(names_read(code))]
+    for cell in py.__closure__ or ():
+        with contextlib.suppress(ValueError):
+            helpers.append(cell.cell_contents)
+    for h in helpers:
+        if callable(h) and hasattr(getattr(h, "py_func", h), "__code__"):
+            found |= _branch_codes(h, depth + 1)
+    return found
 
 
 def _judge(comp: Component, eq: _Equation, out: Any) -> Verdict:
@@ -272,10 +379,11 @@ def check_component(path: str, comp: Component) -> list[str]:
         except UnitError as exc:  # a Constant with a unit that does not parse
             raise DimensionError(f"{_who(path, comp)}: {label}: {exc}") from None
         if verdict is None:
-            if has_branch(eq.fn):
-                notes.append(f"{path}: {label}: only the branch taken at the start values was dimension-checked")
             continue
         kind, text = verdict
+        if kind == "branch":
+            notes.append(f"{path}: {label}: {text}")
+            continue
         if kind == "mismatch":
             raise DimensionError(f"{_who(path, comp)}: {label} {text}")
         if kind == "clash":
